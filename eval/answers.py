@@ -1,0 +1,249 @@
+"""Answer evaluation: run the /ask pipeline (extractive, no generator) over query sets.
+
+    python -m eval answers --corpus ../shared/data/corpus/policies.jsonl \
+        --queries ../shared/data/eval/ncp-dev/queries.jsonl --qrels ../shared/data/eval/ncp-dev/qrels.tsv \
+        --queries ../shared/data/eval/resident-qa-dev/queries.jsonl --qrels ../shared/data/eval/resident-qa-dev/qrels.tsv \
+        --extra-unanswerable eval/data/out_of_scope.jsonl --out var/eval/answers [--calibrate]
+
+Writes DIR/metrics.json (primary metric `answered_or_abstained_correctly`) and DIR/per_query.jsonl.
+
+Definitions (also recorded in metrics.json):
+- a query is *answerable* if it has a relevant qrels row; the others should be abstained on;
+- `answer_hit@k`: over queries with a gold `answer` span, the first k answer sentences contain it
+  (whitespace-insensitive) or overlap it with character F1 >= 0.5; an abstention scores 0;
+- `citation_doc_hit@1`: over answerable queries, the first cited document is relevant; abstention scores 0;
+- *answered correctly*: answered, answerable, and citation_doc_hit@1 or answer_hit@3;
+- *wrong answer*: answered but not correctly (including answering an unanswerable query).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.beir import BeirFormatError, Query, load_queries, load_qrels
+from index.answer import Answer, AnswerConfig, Answerer
+from index.config import IndexConfig, SearchMode
+from index.engine import PolicyIndex
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+HIT_RULE = "contains_or_char_f1>=0.5"
+F1_MIN = 0.5
+
+
+def char_f1(pred: str, gold: str) -> float:
+    """Character-bag F1 (the usual metric for Chinese extractive QA), whitespace ignored."""
+    p = Counter(c for c in pred if not c.isspace())
+    g = Counter(c for c in gold if not c.isspace())
+    common = sum((p & g).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / sum(p.values()), common / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def span_hit(sentences: Sequence[str], gold: str, k: int) -> bool:
+    text = "".join(sentences[:k])
+    flat = "".join(text.split())
+    needle = "".join(gold.split())
+    return bool(needle) and (needle in flat or char_f1(text, gold) >= F1_MIN)
+
+
+@dataclass(frozen=True)
+class Judged:
+    qid: str
+    text: str
+    answerable: bool
+    gold_answer: str | None
+    relevant: frozenset[str]
+    confidence: float
+    sentences: tuple[str, ...]
+    first_doc: str | None
+    signals: dict[str, float]
+
+    def hit(self, k: int) -> bool:
+        return self.gold_answer is not None and span_hit(self.sentences, self.gold_answer, k)
+
+    def doc_hit(self) -> bool:
+        return self.first_doc is not None and self.first_doc in self.relevant
+
+    def correct_if_answered(self) -> bool:
+        return self.answerable and bool(self.sentences) and (self.doc_hit() or self.hit(3))
+
+
+def judge(answerer: Answerer, queries: Sequence[Query], qrels: dict[str, dict[str, int]]) -> list[Judged]:
+    """Answer every query with the threshold at 0, so any threshold can be applied afterwards."""
+    out = []
+    for q in queries:
+        rel = frozenset(d for d, s in qrels.get(q.id, {}).items() if s > 0)
+        try:
+            a: Answer = answerer.answer(q.text)
+        except ValueError as exc:  # an over-long query is an abstention, as the service would refuse it
+            log.warning("query %s rejected: %s", q.id, exc)
+            a = None  # type: ignore[assignment]
+        sents = tuple(s.text for s in a.sentences) if a else ()
+        out.append(Judged(
+            qid=q.id, text=q.text, answerable=bool(rel), gold_answer=q.answer, relevant=rel,
+            confidence=a.confidence if a and not a.abstained else 0.0, sentences=sents,
+            first_doc=a.sentences[0].citation.doc_id if a and a.sentences else None,
+            signals=dict(a.signals) if a else {},
+        ))
+    return out
+
+
+def metrics_at(judged: Sequence[Judged], threshold: float) -> dict[str, Any]:
+    answered = [j for j in judged if j.sentences and j.confidence >= threshold]
+    ans_ids = {j.qid for j in answered}
+    answerable = [j for j in judged if j.answerable]
+    unanswerable = [j for j in judged if not j.answerable]
+    with_span = [j for j in judged if j.gold_answer]
+    abstained = [j for j in judged if j.qid not in ans_ids]
+    answered_ok = sum(1 for j in answered if j.correct_if_answered())
+    abstained_ok = sum(1 for j in abstained if not j.answerable)
+    false_abst = sum(1 for j in abstained if j.answerable)
+    wrong = len(answered) - answered_ok
+
+    def rate(n: int, d: int) -> float:
+        return round(n / d, 4) if d else 0.0
+
+    return {
+        "threshold": round(threshold, 4),
+        "queries": len(judged),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "answer_hit@1": rate(sum(1 for j in with_span if j.qid in ans_ids and j.hit(1)), len(with_span)),
+        "answer_hit@3": rate(sum(1 for j in with_span if j.qid in ans_ids and j.hit(3)), len(with_span)),
+        "answer_hit@1_no_abstention": rate(sum(1 for j in with_span if j.hit(1)), len(with_span)),
+        "answer_hit@3_no_abstention": rate(sum(1 for j in with_span if j.hit(3)), len(with_span)),
+        "citation_doc_hit@1": rate(sum(1 for j in answerable if j.qid in ans_ids and j.doc_hit()), len(answerable)),
+        "abstain_precision": rate(abstained_ok, len(abstained)),
+        "abstain_recall": rate(abstained_ok, len(unanswerable)),
+        "false_abstention_rate": rate(false_abst, len(answerable)),
+        "answered_correctly": answered_ok,
+        "abstained_correctly": abstained_ok,
+        "false_abstentions": false_abst,
+        "wrong_answers": wrong,
+        "answered_or_abstained_correctly": rate(answered_ok + abstained_ok, len(judged)),
+    }
+
+
+def calibrate(judged: Sequence[Judged], step: float = 0.01) -> tuple[float, list[dict[str, Any]]]:
+    """Sweep thresholds; pick the one maximising answered-correctly + abstained-correctly
+    (ties: the lower threshold, which answers more)."""
+    table = [metrics_at(judged, i * step) for i in range(int(round(1 / step)) + 1)]
+    best = max(table, key=lambda m: (m["answered_correctly"] + m["abstained_correctly"], -m["threshold"]))
+    return best["threshold"], table
+
+
+def _print_table(table: Sequence[dict[str, Any]], stream: Any) -> None:
+    stream.write("threshold  answered_ok  abstained_ok  false_abst  wrong  hit@1  hit@3\n")
+    for m in table[::5]:
+        stream.write(f"{m['threshold']:9.2f}  {m['answered_correctly']:11d}  {m['abstained_correctly']:12d}  "
+                     f"{m['false_abstentions']:10d}  {m['wrong_answers']:5d}  {m['answer_hit@1']:.3f}  "
+                     f"{m['answer_hit@3']:.3f}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval answers", description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", required=True, type=Path)
+    p.add_argument("--queries", required=True, type=Path, action="append", help="repeatable, paired with --qrels")
+    p.add_argument("--qrels", required=True, type=Path, action="append")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--extra-unanswerable", type=Path, action="append", default=[],
+                   help="queries.jsonl of questions the corpus must not answer (e.g. eval/data/out_of_scope.jsonl)")
+    p.add_argument("--index-dir", type=Path, default=REPO / "var" / "index-cache")
+    p.add_argument("--encoder", default="none", help="none (BM25 only), onnx, st, use or fake")
+    p.add_argument("--model", type=Path, default=REPO / "models" / "multilingual-e5-small")
+    p.add_argument("--mode", default="hybrid", help="bm25, dense or hybrid (hybrid needs an encoder)")
+    p.add_argument("--threshold", type=float, default=None, help="abstention threshold (default: the service's)")
+    p.add_argument("--calibrate", action="store_true", help="sweep thresholds and report the best")
+    p.add_argument("--limit", type=int, default=None, help="first N queries of each set")
+    return p
+
+
+def _encoder(kind: str, model: Path) -> Any:
+    if kind == "none":
+        return None
+    from index.encoders import load_encoder
+
+    return load_encoder(kind, model)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if len(args.queries) != len(args.qrels):
+        sys.stderr.write("each --queries needs a matching --qrels\n")
+        return 2
+    try:
+        mode = SearchMode.from_str(args.mode)
+        queries: list[Query] = []
+        qrels: dict[str, dict[str, int]] = {}
+        for qp, rp in zip(args.queries, args.qrels, strict=True):
+            qs = list(load_queries(qp).values())
+            queries += qs[: args.limit] if args.limit else qs
+            qrels.update(load_qrels(rp))
+        for path in args.extra_unanswerable:
+            queries += list(load_queries(path).values())
+        if not args.corpus.exists():
+            raise BeirFormatError(args.corpus, None, "corpus not found")
+    except (BeirFormatError, ValueError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    if len({q.id for q in queries}) != len(queries):
+        sys.stderr.write("query ids must be unique across all query files\n")
+        return 2
+    encoder = _encoder(args.encoder, args.model)
+    if encoder is None and mode is not SearchMode.BM25:
+        mode = SearchMode.BM25
+    index = PolicyIndex.open_or_build(args.corpus, args.index_dir, IndexConfig(mode=mode), encoder)
+    if args.threshold is None:
+        from qa_service.settings import Settings  # the service's default is the reference
+
+        threshold = Settings.model_fields["abstain_threshold"].default
+    else:
+        threshold = args.threshold
+    from qa_service.state import term_weights_of  # same IDF weights as the service
+
+    answerer = Answerer(index, AnswerConfig(threshold=0.0), term_weights=term_weights_of(index))
+    judged = judge(answerer, queries, qrels)
+    result: dict[str, Any] = {
+        "primary_metric": "answered_or_abstained_correctly",
+        "answer_hit_rule": HIT_RULE,
+        "correct_answer_rule": "answerable and (citation_doc_hit@1 or answer_hit@3)",
+        "corpus": str(args.corpus), "queries_files": [str(p) for p in args.queries + args.extra_unanswerable],
+        "mode": mode.value, "encoder": getattr(encoder, "name", None),
+        **metrics_at(judged, threshold),
+    }
+    if args.calibrate:
+        best, table = calibrate(judged)
+        _print_table(table, sys.stdout)
+        result["calibrated_threshold"] = best
+        result["at_calibrated_threshold"] = metrics_at(judged, best)
+        result["calibration"] = table
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    with (args.out / "per_query.jsonl").open("w", encoding="utf-8") as f:
+        for j in judged:
+            f.write(json.dumps({
+                "_id": j.qid, "text": j.text, "answerable": j.answerable, "confidence": j.confidence,
+                "answered": bool(j.sentences) and j.confidence >= threshold, "doc_hit": j.doc_hit(),
+                "hit@1": j.hit(1), "hit@3": j.hit(3), "first_doc": j.first_doc,
+                "sentences": list(j.sentences), "signals": j.signals,
+            }, ensure_ascii=False) + "\n")
+    summary = {k: result[k] for k in ("threshold", "answer_hit@1", "answer_hit@3", "citation_doc_hit@1",
+                                      "abstain_precision", "abstain_recall", "false_abstention_rate")}
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Index configuration: plain values, recorded in every saved index's params.json.
+
+Nothing here reads the environment; the service's Settings builds an IndexConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from enum import Enum
+from typing import Any
+
+
+class SearchMode(str, Enum):
+    BM25 = "bm25"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def from_str(cls, value: str) -> SearchMode:
+        try:
+            return cls(value.strip().lower())
+        except (ValueError, AttributeError):
+            raise ValueError(
+                f"search mode must be one of {', '.join(m.value for m in cls)}, got {value!r}"
+            ) from None
+
+
+class FusionMethod(str, Enum):
+    RRF = "rrf"  # reciprocal-rank fusion
+    SCORE = "score"  # normalised-score convex combination
+
+    @classmethod
+    def from_str(cls, value: str) -> FusionMethod:
+        try:
+            return cls(value.strip().lower())
+        except (ValueError, AttributeError):
+            raise ValueError(
+                f"fusion method must be one of {', '.join(m.value for m in cls)}, got {value!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How passages are cut, tokenized, scored and fused."""
+
+    chunk_max_chars: int = 300
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_method: str = "lucene"
+    tokenizer_mode: str = "search"
+    mode: SearchMode = SearchMode.HYBRID
+    fusion: FusionMethod = FusionMethod.SCORE
+    # Weight of BM25 in the fused score (dense gets 1 - weight).
+    bm25_weight: float = 0.5
+    rrf_k: int = 60
+    # Candidates taken from each side before fusion.
+    candidates: int = 200
+    # Above this many passages the dense side uses HNSW instead of exact search.
+    ann_threshold: int = 50_000
+    max_query_chars: int = 2_000
+    # A superseded or expired passage's score is multiplied by this, so the current version ranks first.
+    stale_penalty: float = 0.85
+
+    def __post_init__(self) -> None:
+        if not 50 <= self.chunk_max_chars <= 5_000:
+            raise ValueError(f"chunk_max_chars must be 50..5000, got {self.chunk_max_chars}")
+        if not 0.0 <= self.bm25_weight <= 1.0:
+            raise ValueError(f"bm25_weight must be in [0, 1], got {self.bm25_weight}")
+        if self.rrf_k < 1:
+            raise ValueError(f"rrf_k must be >= 1, got {self.rrf_k}")
+        if not 10 <= self.candidates <= 5_000:
+            raise ValueError(f"candidates must be 10..5000, got {self.candidates}")
+        if not 0.0 < self.stale_penalty <= 1.0:
+            raise ValueError(f"stale_penalty must be in (0, 1], got {self.stale_penalty}")
+        if not isinstance(self.mode, SearchMode):
+            object.__setattr__(self, "mode", SearchMode.from_str(str(self.mode)))
+        if not isinstance(self.fusion, FusionMethod):
+            object.__setattr__(self, "fusion", FusionMethod.from_str(str(self.fusion)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mode"] = self.mode.value
+        d["fusion"] = self.fusion.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IndexConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def build_key(self) -> dict[str, Any]:
+        """The fields that change what is stored (a different value needs a rebuild)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k in ("chunk_max_chars", "bm25_k1", "bm25_b", "bm25_method", "tokenizer_mode")}

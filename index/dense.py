@@ -1,0 +1,176 @@
+"""Dense vectors in faiss: exact inner product for small corpora, HNSW above a threshold.
+
+Row i is passage i of the owning index. Removal is a mask (faiss' HNSW cannot
+delete); masked rows are excluded inside the search through an ID selector, and
+a very selective mask falls back to exact search over just the allowed rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+# Below this many allowed rows, exact search over them is cheaper and exact.
+EXACT_FALLBACK_ROWS = 20_000
+
+
+class DenseIndex:
+    def __init__(self, dim: int, ann_threshold: int = 50_000) -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        self.dim = dim
+        self.ann_threshold = ann_threshold
+        self.vectors = np.zeros((0, dim), dtype=np.float32)
+        self._faiss: faiss.Index = faiss.IndexFlatIP(dim)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def is_approximate(self) -> bool:
+        return isinstance(self._faiss, faiss.IndexHNSWFlat)
+
+    def add(self, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors must have shape (n, {self.dim}), got {vectors.shape}")
+        self.vectors = np.concatenate([self.vectors, vectors]) if len(self.vectors) else vectors
+        if not self.is_approximate and len(self.vectors) >= self.ann_threshold:
+            self._faiss = self._make_hnsw(self.vectors)
+        else:
+            self._faiss.add(vectors)
+
+    def _make_hnsw(self, vectors: np.ndarray) -> faiss.Index:
+        idx = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        idx.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        idx.add(vectors)
+        return idx
+
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k allowed rows by inner product: (rows, scores), best first."""
+        n_allowed = int(mask.sum())
+        k = min(k, n_allowed)
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if n_allowed <= EXACT_FALLBACK_ROWS and n_allowed < len(self.vectors):
+            rows = np.flatnonzero(mask)
+            sims = self.vectors[rows] @ q[0]
+            top = np.argpartition(-sims, k - 1)[:k]
+            top = top[np.argsort(-sims[top])]
+            return rows[top], sims[top]
+        params = None
+        if n_allowed < len(self.vectors):
+            sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            params = (faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, k))
+                      if self.is_approximate else faiss.SearchParameters(sel=sel))
+        elif self.is_approximate:
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+        scores, rows = self._faiss.search(q, k, params=params)
+        keep = rows[0] >= 0
+        return rows[0][keep].astype(np.int64), scores[0][keep]
+
+    def scores_for(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact similarity of the query to given rows (to score the other side's candidates)."""
+        return self.vectors[rows] @ np.asarray(query, dtype=np.float32).ravel()
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "vectors.npy", self.vectors)
+        if self.is_approximate:
+            faiss.write_index(self._faiss, str(path / "hnsw.faiss"))
+        (path / "params.json").write_text(json.dumps({"dim": self.dim, "ann_threshold": self.ann_threshold,
+                                                      "hnsw": self.is_approximate}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> DenseIndex:
+        params = json.loads((path / "params.json").read_text(encoding="utf-8"))
+        self = cls(params["dim"], params["ann_threshold"])
+        self.vectors = np.load(path / "vectors.npy")
+        if params["hnsw"]:
+            self._faiss = faiss.read_index(str(path / "hnsw.faiss"))
+        else:
+            self._faiss.add(self.vectors)
+        return self
+
+
+class EmbeddingCache:
+    """Vectors keyed by a hash of (encoder name, text): unchanged passages are never re-encoded.
+
+    Stored as two arrays in a directory; saves are atomic (temp files renamed into place).
+    """
+
+    def __init__(self, path: Path, encoder_name: str, dim: int) -> None:
+        self.path = Path(path)
+        self.encoder_name = encoder_name
+        self.dim = dim
+        self._keys: dict[bytes, int] = {}
+        self._vecs: list[np.ndarray] = []
+        self._dirty = False
+        keys_f, vecs_f = self.path / "keys.npy", self.path / "vectors.npy"
+        if keys_f.exists() and vecs_f.exists():
+            keys = np.load(keys_f)
+            vecs = np.load(vecs_f)
+            if vecs.ndim == 2 and vecs.shape[1] == dim and len(keys) == len(vecs):
+                self._keys = {bytes(k): i for i, k in enumerate(keys)}
+                self._vecs = [vecs]
+
+    def key(self, text: str) -> bytes:
+        return hashlib.blake2b(f"{self.encoder_name}\x00{text}".encode(), digest_size=16).digest()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def encode(self, texts: Sequence[str], encode_fn, batch: int = 256, progress=None) -> np.ndarray:
+        """Vectors for `texts`, encoding only those not cached yet."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        all_vecs = np.concatenate(self._vecs) if len(self._vecs) > 1 else (self._vecs[0] if self._vecs else None)
+        if all_vecs is not None:
+            self._vecs = [all_vecs]
+        missing: list[int] = []
+        keys = [self.key(t) for t in texts]
+        for i, k in enumerate(keys):
+            j = self._keys.get(k)
+            if j is None:
+                missing.append(i)
+            else:
+                out[i] = all_vecs[j]
+        done = 0
+        for start in range(0, len(missing), batch):
+            part = missing[start:start + batch]
+            vecs = np.asarray(encode_fn([texts[i] for i in part]), dtype=np.float32)
+            base = sum(len(v) for v in self._vecs)
+            self._vecs.append(vecs)
+            for off, i in enumerate(part):
+                out[i] = vecs[off]
+                self._keys[keys[i]] = base + off
+            self._dirty = True
+            done += len(part)
+            if progress:
+                progress("encode", done, len(missing))
+        return out
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        vecs = np.concatenate(self._vecs) if self._vecs else np.zeros((0, self.dim), np.float32)
+        keys = np.zeros((len(self._keys), 16), dtype=np.uint8)
+        for k, i in self._keys.items():
+            keys[i] = np.frombuffer(k, dtype=np.uint8)
+        for name, arr in (("keys.npy", keys), ("vectors.npy", vecs)):
+            tmp = self.path / f".{name}.tmp.npy"
+            np.save(tmp, arr)
+            tmp.replace(self.path / name)
+        self._dirty = False

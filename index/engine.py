@@ -1,0 +1,413 @@
+"""PolicyIndex: documents -> passages -> BM25 + dense rows, searched and fused.
+
+Row i of the BM25 side, row i of the dense side and `passages[i]` are always the
+same passage. Removing a document marks its rows dead on both sides at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from corpus.chunking import chunk_document
+from corpus.loaders import load_corpus
+from corpus.models import Document, Passage, Status
+from index import fusion
+from index.bm25 import BM25Index
+from index.config import FusionMethod, IndexConfig, SearchMode
+from index.dense import DenseIndex, EmbeddingCache
+from index.lookup import DocLookup
+from index.tokenize import Tokenizer
+from index.types import Encoder, Filters, Hit
+
+__all__ = ["PolicyIndex", "SearchMode", "IndexConfig", "IndexFormatError"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MAX_TOP_K = 1000
+# Score added to passages of a document named by 文号 or title in the query: precise lookup wins.
+LOOKUP_BONUS = 1.0
+Progress = Callable[[str, int, int], None]
+
+
+class IndexFormatError(RuntimeError):
+    """A saved index that cannot be used with this code or this encoder."""
+
+
+class PolicyIndex:
+    def __init__(self, config: IndexConfig, encoder: Encoder | None = None,
+                 tokenizer: Tokenizer | None = None) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.tokenizer = tokenizer or Tokenizer(mode=config.tokenizer_mode)
+        self.bm25 = BM25Index(k1=config.bm25_k1, b=config.bm25_b, method=config.bm25_method)
+        self.dense: DenseIndex | None = (
+            DenseIndex(encoder.dim, ann_threshold=config.ann_threshold) if encoder is not None else None
+        )
+        self.passages: list[Passage] = []
+        self._docs: dict[str, Document] = {}
+        self._doc_rows: dict[str, list[int]] = {}
+        self._row_doc: list[str] = []
+        self._lookup = DocLookup()
+        self._cache: EmbeddingCache | None = None
+        self.corpus_hash: str | None = None
+        self._doc_order: list[str] | None = None
+        self._row_doc_arr = np.zeros(0, dtype=np.int64)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, docs: Iterable[Document], config: IndexConfig, encoder: Encoder | None = None,
+              progress: Progress | None = None, cache_dir: Path | None = None) -> PolicyIndex:
+        self = cls(config, encoder)
+        if encoder is not None and cache_dir is not None:
+            self._cache = EmbeddingCache(Path(cache_dir) / _safe_name(encoder.name), encoder.name, encoder.dim)
+        self.add(docs, progress=progress)
+        return self
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        return self._docs
+
+    @property
+    def alive(self) -> np.ndarray:
+        return self.bm25.alive
+
+    def __len__(self) -> int:
+        """Number of live passages."""
+        return int(self.alive.sum())
+
+    def get_document(self, doc_id: str) -> Document | None:
+        return self._docs.get(doc_id)
+
+    def passages_of(self, doc_id: str) -> list[Passage]:
+        return [self.passages[r] for r in self._doc_rows.get(doc_id, ())]
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text)
+
+    def add(self, docs: Iterable[Document], progress: Progress | None = None) -> None:
+        """Add documents; a document whose id is already indexed is replaced."""
+        docs = list(docs)
+        seen: set[str] = set()
+        for d in docs:
+            if d.id in seen:
+                raise ValueError(f"duplicate document id in one batch: {d.id!r}")
+            seen.add(d.id)
+        dead = [r for d in docs for r in self._doc_rows.get(d.id, ())]
+        new_passages: list[Passage] = []
+        for i, d in enumerate(docs):
+            new_passages.extend(chunk_document(d, max_chars=self.config.chunk_max_chars))
+            if progress and (i % 200 == 0 or i == len(docs) - 1):
+                progress("chunk", i + 1, len(docs))
+        texts = [p.index_text() for p in new_passages]
+        if progress:
+            progress("tokenize", 0, len(texts))
+        tokens = self.tokenizer.tokenize_many(texts, workers=os.cpu_count() or 1)
+        if progress:
+            progress("tokenize", len(texts), len(texts))
+        vectors = self._encode_passages(texts, progress) if self.dense is not None else None
+        # Both sides change together, after all the slow work succeeded.
+        base = len(self.passages)
+        self.bm25.update(add=tokens, remove=dead)
+        if self.dense is not None and vectors is not None:
+            self.dense.add(vectors)
+        for d in docs:
+            self._doc_rows[d.id] = []
+            self._docs[d.id] = d
+        for off, p in enumerate(new_passages):
+            self._doc_rows[p.doc_id].append(base + off)
+        self.passages.extend(new_passages)
+        self._row_doc.extend(p.doc_id for p in new_passages)
+        self._lookup.add(docs)
+        self._invalidate()
+
+    def remove(self, doc_ids: Iterable[str]) -> None:
+        """Remove documents; unknown ids raise KeyError naming them."""
+        doc_ids = list(doc_ids)
+        unknown = [i for i in doc_ids if i not in self._docs]
+        if unknown:
+            raise KeyError(f"unknown document ids: {unknown[:5]}")
+        rows = [r for i in doc_ids for r in self._doc_rows[i]]
+        self.bm25.remove(rows)
+        for i in doc_ids:
+            del self._docs[i]
+            del self._doc_rows[i]
+        self._lookup.remove(doc_ids)
+        self._invalidate()
+
+    def _encode_passages(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+        assert self.encoder is not None
+        if self._cache is not None:
+            vecs = self._cache.encode(texts, self.encoder.encode_passages, progress=progress)
+            self._cache.save()
+            return vecs
+        out = []
+        for start in range(0, len(texts), 256):
+            out.append(self.encoder.encode_passages(texts[start:start + 256]))
+            if progress:
+                progress("encode", min(start + 256, len(texts)), len(texts))
+        return np.concatenate(out) if out else np.zeros((0, self.encoder.dim), dtype=np.float32)
+
+    def _invalidate(self) -> None:
+        self._doc_order = None  # the row -> document table is rebuilt on next use
+
+    # ------------------------------------------------------------------ searching
+    def _doc_table(self) -> tuple[list[str], np.ndarray]:
+        """Row -> document ordinal, so a per-document filter becomes a row mask with one gather."""
+        if self._doc_order is None:
+            order = list(dict.fromkeys(self._row_doc))
+            pos = {d: i for i, d in enumerate(order)}
+            self._doc_order = order
+            self._row_doc_arr = np.fromiter((pos[d] for d in self._row_doc), dtype=np.int64,
+                                            count=len(self._row_doc))
+        assert self._doc_order is not None
+        return self._doc_order, self._row_doc_arr
+
+    def mask(self, filters: Filters | None) -> np.ndarray:
+        """Live rows whose document passes the filters."""
+        alive = self.alive
+        if filters is None or filters.is_empty():
+            return alive.copy()
+        order, row_doc = self._doc_table()
+        ok = np.fromiter(((d in self._docs and filters.accepts(self._docs[d])) for d in order), dtype=bool,
+                         count=len(order))
+        return alive & ok[row_doc] if len(row_doc) else alive.copy()
+
+    def lookup(self, query: str) -> list[Document]:
+        """Documents named by a 文号 or a (partial) title in the query."""
+        return [self._docs[i] for i in self._lookup.find(query) if i in self._docs]
+
+    def _stale_rows(self, rows: np.ndarray) -> np.ndarray:
+        return np.fromiter(
+            (self._docs[self._row_doc[r]].status in (Status.EXPIRED, Status.SUPERSEDED) for r in rows),
+            dtype=bool, count=len(rows))
+
+    def search(self, query: str, top_k: int = 10, filters: Filters | None = None,
+               mode: SearchMode | str | None = None) -> list[Hit]:
+        """Top passages for a query. Junk queries and filters that match nothing give []."""
+        if not isinstance(query, str):
+            raise ValueError(f"query must be a string, got {type(query).__name__}")
+        query = query.strip()
+        if not query:
+            raise ValueError("query must not be empty")
+        if len(query) > self.config.max_query_chars:
+            raise ValueError(f"query must be at most {self.config.max_query_chars} characters, got {len(query)}")
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise ValueError(f"top_k must be 1..{MAX_TOP_K}, got {top_k}")
+        mode = self.config.mode if mode is None else (mode if isinstance(mode, SearchMode) else
+                                                      SearchMode.from_str(mode))
+        if mode is not SearchMode.BM25 and self.dense is None:
+            if mode is SearchMode.DENSE:
+                raise ValueError("dense search needs an encoder; this index was built without one")
+            mode = SearchMode.BM25
+        mask = self.mask(filters)
+        if not mask.any():
+            return []
+        tokens = self.tokenizer.tokenize(query)
+        informative = bool(self.bm25.query_ids(tokens))
+        looked_up = np.asarray([r for d in self._lookup.find(query) for r in self._doc_rows.get(d, ())
+                                if mask[r]], dtype=np.int64)
+        if not informative and not looked_up.size:
+            # Score floor: nothing in the query is a word the corpus uses ("你好", "？？？", "asdf").
+            return []
+        n_cand = max(self.config.candidates, top_k)
+        bm = self.bm25.scores(tokens, mask)
+        bm_rows = _top_positive(bm, n_cand)
+        if mode is SearchMode.BM25:
+            cand = np.union1d(bm_rows, looked_up)
+            fused = bm[cand].astype(np.float64)
+            parts = {"bm25": bm[cand]}
+        else:
+            assert self.encoder is not None and self.dense is not None
+            qv = self.encoder.encode_queries([query])[0]
+            d_rows, _ = self.dense.search(qv, n_cand, mask)
+            cand = np.union1d(d_rows, looked_up) if mode is SearchMode.DENSE else \
+                np.union1d(np.union1d(bm_rows, d_rows), looked_up)
+            dn = self.dense.scores_for(qv, cand)
+            if mode is SearchMode.DENSE:
+                fused = dn.astype(np.float64)
+                parts = {"dense": dn}
+            else:
+                fused = self._fuse(bm[cand], dn)
+                parts = {"bm25": bm[cand], "dense": dn}
+        if not cand.size:
+            return []
+        if self.config.stale_penalty < 1.0:
+            stale = self._stale_rows(cand)
+            fused = np.where(stale, fused * self.config.stale_penalty, fused)
+        if looked_up.size:
+            fused = fused + np.isin(cand, looked_up) * LOOKUP_BONUS * max(1.0, float(np.abs(fused).max()))
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        return [Hit(self.passages[int(cand[i])], float(fused[i]),
+                    {k: float(v[i]) for k, v in parts.items()}) for i in order]
+
+    def _fuse(self, bm: np.ndarray, dn: np.ndarray) -> np.ndarray:
+        w = self.config.bm25_weight
+        if self.config.fusion is FusionMethod.RRF:
+            # Unmatched BM25 candidates (score 0) were not retrieved lexically.
+            r_bm = np.where(bm > 0, fusion.ranks(bm), 0)
+            return fusion.rrf([r_bm, fusion.ranks(dn)], [w, 1.0 - w], k=self.config.rrf_k)
+        return fusion.convex(bm, dn, w)
+
+    # ------------------------------------------------------------------ persistence
+    def params(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "tokenizer": self.tokenizer.signature,
+            "encoder": {"name": self.encoder.name, "dim": self.encoder.dim} if self.encoder else None,
+            "corpus_hash": self.corpus_hash,
+            "n_passages": len(self.passages),
+            "n_live_passages": len(self),
+            "n_documents": len(self._docs),
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the index as a directory, atomically.
+
+        `path` is a symlink to a versioned directory beside it; the new version is
+        written in full first and the link is swapped with one rename, so a crash
+        at any point leaves the previous index in place.
+        """
+        path = Path(path)
+        versions = path.parent / f".{path.name}.versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        target = versions / f"v{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = versions / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+                for d in self._docs.values():
+                    f.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
+            with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
+                for p in self.passages:
+                    f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+            self.bm25.save(tmp / "bm25")
+            if self.dense is not None:
+                self.dense.save(tmp / "dense")
+            (tmp / "params.json").write_text(json.dumps(self.params(), ensure_ascii=False, indent=1),
+                                             encoding="utf-8")
+            tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if path.exists() and not path.is_symlink():
+            # A plain directory from elsewhere: move it aside so the link can take its place.
+            path.rename(versions / f"legacy-{uuid.uuid4().hex[:8]}")
+        link_tmp = path.parent / f".{path.name}.link-{uuid.uuid4().hex[:8]}"
+        os.symlink(os.path.relpath(target, path.parent), link_tmp)
+        os.replace(link_tmp, path)
+        _prune_versions(versions, keep={target.name})
+
+    @classmethod
+    def load(cls, path: str | Path, encoder: Encoder | None = None) -> PolicyIndex:
+        path = Path(path)
+        pf = path / "params.json"
+        if not pf.exists():
+            raise FileNotFoundError(f"no index at {path} (params.json missing)")
+        params = json.loads(pf.read_text(encoding="utf-8"))
+        if params.get("format_version") != FORMAT_VERSION:
+            raise IndexFormatError(f"index format {params.get('format_version')} != {FORMAT_VERSION}; rebuild it")
+        enc_p = params.get("encoder")
+        if encoder is not None and enc_p is not None and (enc_p["name"] != encoder.name or
+                                                          enc_p["dim"] != encoder.dim):
+            raise IndexFormatError(f"index was built with encoder {enc_p['name']!r} (dim {enc_p['dim']}), "
+                                   f"not {encoder.name!r} (dim {encoder.dim}); rebuild it")
+        config = IndexConfig.from_dict(params["config"])
+        self = cls(config, encoder if enc_p is not None else None)
+        if self.tokenizer.signature != params["tokenizer"]:
+            raise IndexFormatError(f"index tokenizer {params['tokenizer']} differs from "
+                                   f"{self.tokenizer.signature}; rebuild it")
+        with open(path / "documents.jsonl", encoding="utf-8") as f:
+            self._docs = {d.id: d for d in (Document.from_dict(json.loads(line)) for line in f)}
+        with open(path / "passages.jsonl", encoding="utf-8") as f:
+            self.passages = [Passage.from_dict(json.loads(line)) for line in f]
+        self.bm25 = BM25Index.load(path / "bm25")
+        if enc_p is not None and encoder is not None:
+            self.dense = DenseIndex.load(path / "dense")
+        else:
+            self.dense = None
+        self._row_doc = [p.doc_id for p in self.passages]
+        for r, p in enumerate(self.passages):
+            if self.bm25.alive[r]:
+                self._doc_rows.setdefault(p.doc_id, []).append(r)
+        for d in self._docs:
+            self._doc_rows.setdefault(d, [])
+        self._lookup.add(self._docs.values())
+        self.corpus_hash = params.get("corpus_hash")
+        self._invalidate()
+        if len(self.passages) != len(self.bm25) or (self.dense is not None and len(self.dense) != len(self.bm25)):
+            raise IndexFormatError(f"index at {path} is inconsistent: {len(self.passages)} passages, "
+                                   f"{len(self.bm25)} BM25 rows, {len(self.dense or [])} vectors")
+        return self
+
+    @classmethod
+    def open_or_build(cls, corpus_path: str | Path, cache_root: str | Path, config: IndexConfig,
+                      encoder: Encoder | None = None, progress: Progress | None = None) -> PolicyIndex:
+        """Load the index for this corpus, config and encoder if one was saved, else build and save it."""
+        corpus_path, cache_root = Path(corpus_path), Path(cache_root)
+        chash = corpus_fingerprint(corpus_path)
+        key_src = json.dumps({"corpus": chash, "config": config.build_key(),
+                              "tokenizer": Tokenizer(mode=config.tokenizer_mode).signature,
+                              "encoder": encoder.name if encoder else None,
+                              "format": FORMAT_VERSION}, sort_keys=True)
+        key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
+        path = cache_root / f"index-{key}"
+        if (path / "params.json").exists():
+            try:
+                idx = cls.load(path, encoder)
+                # Search-time settings (fusion, weights) come from the caller, not the saved copy.
+                idx.config = config
+                return idx
+            except (IndexFormatError, OSError, ValueError, KeyError) as e:
+                logger.warning("cached index at %s unusable (%s); rebuilding", path, e)
+        idx = cls.build(load_corpus(corpus_path), config, encoder, progress=progress,
+                        cache_dir=cache_root / "embeddings")
+        idx.corpus_hash = chash
+        idx.save(path)
+        return idx
+
+
+def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
+    pos = np.flatnonzero(scores > 0)
+    if pos.size > k:
+        pos = pos[np.argpartition(-scores[pos], k - 1)[:k]]
+    return pos
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
+def _prune_versions(versions: Path, keep: set[str], n_keep: int = 2) -> None:
+    """Keep the newest few versions (a reader may still hold the previous one open)."""
+    entries = sorted((p for p in versions.iterdir() if not p.name.startswith(".tmp-")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in entries[n_keep:]:
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def corpus_fingerprint(path: Path) -> str:
+    """Content hash of a corpus file or folder (names and bytes of every file)."""
+    h = hashlib.sha1()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no corpus at {path}")
+    for f in files:
+        h.update(str(f.relative_to(path) if f != path else f.name).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,178 @@
+"""The FastAPI application: `uvicorn qa_service.app:app` or `python -m qa_service`.
+
+The lifespan loads the index once and puts an `AppState` on `app.state.qa`; routes
+get it through the `get_state` dependency (tests override it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa_service.errors import ErrorCode, envelope, install_error_handlers
+from qa_service.faq import load_faq_file
+from qa_service.loading import load_encoder, open_index
+from qa_service.routes import admin, ask, documents, feedback, search
+from qa_service.routes.deps import get_state
+from qa_service.settings import Settings, get_settings
+from qa_service.state import AppState
+from qa_service.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def _library_factory() -> Any:
+    """`corpus.library.Library` over a document list, if that module is present."""
+    try:
+        from corpus.library import Library
+    except ImportError:
+        return None
+    for name in ("from_documents", "build"):
+        ctor = getattr(Library, name, None)
+        if callable(ctor):
+            return ctor
+    return Library
+
+
+def build_state(settings: Settings, index: Any | None = None, store: Store | None = None) -> AppState:
+    """Everything the service needs; `index` lets tests (and the benchmark) pass a prebuilt one."""
+    if index is None:
+        index = open_index(settings, load_encoder(settings))
+    store = store or Store(settings.resolved_sqlite_path)
+    if store.faq_count() == 0:
+        for row in load_faq_file(settings.faq_path):
+            store.upsert_faq(str(row["question"]), str(row["answer"]), row.get("doc_id"))
+    state = AppState(settings, snapshot=None, store=store, library_factory=_library_factory())  # type: ignore[arg-type]
+    state.swap(state.rebuild_snapshot(index))
+    return state
+
+
+class BodyLimit:
+    """Rejects request bodies over `max_bytes` with 413 before any parsing happens."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
+            return
+        # Without a length header (chunked), count while reading.
+        seen = 0
+        too_big = False
+
+        async def limited() -> Message:
+            nonlocal seen, too_big
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return msg
+
+        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            chunks = []
+            while True:
+                msg = await limited()
+                if msg["type"] != "http.request":
+                    break
+                chunks.append(msg.get("body", b""))
+                if too_big or not msg.get("more_body"):
+                    break
+            if too_big:
+                await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
+                return
+            body = b"".join(chunks)
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _send_json(send: Send, status: int, payload: dict) -> None:
+    import json
+
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _page(name: str) -> HTMLResponse:
+    html = (resources.files("qa_service") / "static" / name).read_text(encoding="utf-8")
+    return HTMLResponse(html)
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
+    """`state` given: use it (tests); else the lifespan builds it from settings at start-up."""
+    settings = settings or (state.settings if state else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "qa", None) is None:
+            logger.info("loading the policy index from %s", settings.corpus_path)
+            app.state.qa = build_state(settings)
+            snap = app.state.qa.snapshot()
+            logger.info("ready: %d documents, %d passages", len(snap.index.documents), len(snap.index))
+        yield
+        app.state.qa.store.close()
+
+    app = FastAPI(
+        title="历城区政策问答服务",
+        description="带出处的政策问答、精确检索、政策文件库（版本与解读）。答不了时明确告知并引导拨打 12345。",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.qa = state
+    install_error_handlers(app)
+    for r in (ask.router, search.router, documents.router, feedback.router, admin.router):
+        app.include_router(r)
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/widget", include_in_schema=False)
+    def widget() -> HTMLResponse:
+        return _page("widget.html")
+
+    @app.get("/console", include_in_schema=False)
+    def console() -> HTMLResponse:
+        return _page("console.html")
+
+    @app.get("/healthz", tags=["运维"], summary="健康检查")
+    def healthz(st: AppState = Depends(get_state)) -> dict[str, Any]:
+        snap = st.snapshot()
+        return {"ok": True, "documents": len(snap.index.documents),
+                "dense": getattr(snap.index, "encoder", None) is not None}
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `qa_service.app:app` is built on first access, so importing this module stays cheap for tests.
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)

@@ -1,0 +1,154 @@
+"""Admin endpoints (API key required): ingest and repeal, re-index, FAQ edits, feedback export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import StreamingResponse
+
+from corpus.models import Document
+from qa_service.errors import ApiError, ErrorCode
+from qa_service.loading import append_ingest_log, open_index, rebuild_with
+from qa_service.routes.deps import get_state, require_admin
+from qa_service.routes.documents import _DOC_ID
+from qa_service.schemas import FaqIn, FaqOut, IngestRequest, IngestResponse, ReindexResponse, check_text
+from qa_service.state import AppState
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/admin", tags=["管理"], dependencies=[Depends(require_admin)])
+
+MAX_INGEST_DOCS = 500
+MAX_FAQ_CHARS = 2000
+FaqId = Path(ge=1, le=2**62, description="常见问题编号")
+
+
+# -- feedback -----------------------------------------------------------------
+@router.get("/feedback/export", summary="导出评价（JSONL，每行一条，可作评测集）")
+def export_feedback(state: AppState = Depends(get_state)) -> StreamingResponse:
+    def lines() -> Iterator[str]:
+        for row in state.store.export_feedback():
+            yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": 'attachment; filename="feedback.jsonl"'})
+
+
+# -- FAQ --------------------------------------------------------------------------
+def _faq_fields(body: FaqIn, state: AppState) -> tuple[str, str, str | None]:
+    q = check_text(body.question, max_chars=state.settings.max_question_chars, what="问题")
+    a = check_text(body.answer, max_chars=MAX_FAQ_CHARS, empty=ErrorCode.INVALID_REQUEST,
+                   too_long=ErrorCode.INVALID_REQUEST, what="答案")
+    doc_id = body.doc_id.strip() if body.doc_id else None
+    if doc_id is not None:
+        if not _DOC_ID.match(doc_id):
+            raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确。")
+        if state.snapshot().index.get_document(doc_id) is None:
+            raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND, "答案出处的文件不存在，请确认文件编号。")
+    return q, a, doc_id
+
+
+def _faq_out(state: AppState, faq_id: int) -> FaqOut:
+    e = state.store.get_faq(faq_id)
+    if e is None:
+        raise ApiError(ErrorCode.FAQ_NOT_FOUND)
+    return FaqOut(id=e.id, question=e.question, answer=e.answer, doc_id=e.doc_id)
+
+
+@router.get("/faq", response_model=list[FaqOut], summary="常见问题列表")
+def list_faq(state: AppState = Depends(get_state)) -> list[FaqOut]:
+    return [FaqOut(id=e.id, question=e.question, answer=e.answer, doc_id=e.doc_id) for e in state.store.faq_entries()]
+
+
+@router.post("/faq", response_model=FaqOut, status_code=201, summary="新增常见问题（同一问题则更新）")
+def create_faq(body: FaqIn, state: AppState = Depends(get_state)) -> FaqOut:
+    q, a, doc_id = _faq_fields(body, state)
+    entry = state.store.upsert_faq(q, a, doc_id)
+    state.refresh_faq()
+    return _faq_out(state, entry.id)
+
+
+@router.put("/faq/{faq_id}", response_model=FaqOut, summary="修改常见问题")
+def update_faq(body: FaqIn, faq_id: int = FaqId, state: AppState = Depends(get_state)) -> FaqOut:
+    if state.store.get_faq(faq_id) is None:
+        raise ApiError(ErrorCode.FAQ_NOT_FOUND)
+    q, a, doc_id = _faq_fields(body, state)
+    try:
+        state.store.upsert_faq(q, a, doc_id, faq_id=faq_id)
+    except ValueError:
+        raise ApiError(ErrorCode.INVALID_REQUEST, "已有相同问题的常见问题条目。", status=409) from None
+    state.refresh_faq()
+    return _faq_out(state, faq_id)
+
+
+@router.delete("/faq/{faq_id}", summary="删除常见问题")
+def delete_faq(faq_id: int = FaqId, state: AppState = Depends(get_state)) -> dict[str, bool]:
+    if not state.store.delete_faq(faq_id):
+        raise ApiError(ErrorCode.FAQ_NOT_FOUND)
+    state.refresh_faq()
+    return {"deleted": True}
+
+
+# -- documents -------------------------------------------------------------------
+def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str]) -> IngestResponse:
+    with state.write_lock:
+        old = state.snapshot()
+        new_index = rebuild_with(old.index, upserts, repeal_ids, state.settings)
+        snap = state.rebuild_snapshot(new_index)
+        ops = [{"op": "upsert", "doc": d.to_dict()} for d in upserts] + [{"op": "repeal", "id": i} for i in repeal_ids]
+        append_ingest_log(state.settings, ops)
+        state.swap(snap)
+    linked = {}
+    for d in upserts:
+        chain = snap.library.revisions(d.id)
+        earlier = [i for i in chain[: chain.index(d.id)]] if d.id in chain else []
+        if earlier:
+            linked[d.id] = earlier[-1]
+    logger.info("ingest: %d upserted, %d repealed", len(upserts), len(repeal_ids))
+    return IngestResponse(added=[d.id for d in upserts], removed=repeal_ids, documents=len(new_index.documents),
+                          linked=linked)
+
+
+@router.post("/documents", response_model=IngestResponse, summary="新增或更新文件（同 id 则替换），自动关联旧版本与解读")
+def ingest(body: IngestRequest, state: AppState = Depends(get_state)) -> IngestResponse:
+    if not body.documents:
+        raise ApiError(ErrorCode.INVALID_REQUEST, "文件列表不能为空。")
+    if len(body.documents) > MAX_INGEST_DOCS:
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"一次最多导入 {MAX_INGEST_DOCS} 个文件。")
+    docs = []
+    for n, raw in enumerate(body.documents, 1):
+        try:
+            doc = Document.from_dict(raw)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件字段不正确：{str(exc)[:120]}") from None
+        if not _DOC_ID.match(doc.id) or not isinstance(doc.text, str) or not doc.text.strip():
+            raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件缺少有效的 id 或正文。")
+        check_text(doc.title or "无标题", max_chars=500, empty=ErrorCode.INVALID_REQUEST,
+                   too_long=ErrorCode.INVALID_REQUEST, what="标题")
+        check_text(doc.text, max_chars=2_000_000, empty=ErrorCode.INVALID_REQUEST,
+                   too_long=ErrorCode.INVALID_REQUEST, what="正文")
+        docs.append(doc)
+    return _swap_rebuilt(state, docs, [])
+
+
+@router.delete("/documents/{doc_id}", response_model=IngestResponse, summary="废止文件（仍可查看，标记为已失效）")
+def repeal(doc_id: str, state: AppState = Depends(get_state)) -> IngestResponse:
+    if not _DOC_ID.match(doc_id):
+        raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确。")
+    if state.snapshot().index.get_document(doc_id) is None:
+        raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND)
+    return _swap_rebuilt(state, [], [doc_id])
+
+
+@router.post("/reindex", response_model=ReindexResponse, summary="重建索引并无缝切换（处理中的请求不受影响）")
+def reindex(state: AppState = Depends(get_state)) -> ReindexResponse:
+    t0 = time.perf_counter()
+    with state.write_lock:
+        old = state.snapshot().index
+        new_index = open_index(state.settings, getattr(old, "encoder", None))
+        state.swap(state.rebuild_snapshot(new_index))
+    return ReindexResponse(documents=len(new_index.documents), passages=len(new_index),
+                           seconds=round(time.perf_counter() - t0, 3))

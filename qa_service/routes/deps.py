@@ -1,0 +1,98 @@
+"""Dependencies shared by routes: the app state, rate limiting, the admin key, filters."""
+
+from __future__ import annotations
+
+import hmac
+import math
+
+from fastapi import Depends, Request
+
+from corpus.models import Status
+from index.types import Filters
+from qa_service.errors import ApiError, ErrorCode
+from qa_service.schemas import FilterIn, check_text
+from qa_service.state import AppState
+
+MAX_FILTER_CHARS = 100
+
+
+def get_state(request: Request) -> AppState:
+    state = getattr(request.app.state, "qa", None)
+    if state is None:
+        raise ApiError(ErrorCode.INDEX_UNAVAILABLE)
+    return state
+
+
+def client_key(request: Request) -> str:
+    # Only the socket peer is trusted; a proxy in front should be configured to pass it.
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limit(request: Request, state: AppState = Depends(get_state)) -> None:
+    wait = state.limiter.acquire(client_key(request))
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise ApiError(ErrorCode.RATE_LIMITED, f"请求过于频繁，请 {seconds} 秒后再试。",
+                       headers={"Retry-After": str(seconds)})
+
+
+def require_admin(request: Request, state: AppState = Depends(get_state)) -> None:
+    key = state.settings.admin_api_key
+    if key is None:
+        raise ApiError(ErrorCode.ADMIN_DISABLED)
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization") or ""
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if not given or not hmac.compare_digest(given.encode("utf-8", "replace"), key.get_secret_value().encode()):
+        raise ApiError(ErrorCode.UNAUTHORIZED)
+
+
+def _opt(value: str | None, what: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return check_text(value, max_chars=MAX_FILTER_CHARS, empty=ErrorCode.BAD_FILTER,
+                      too_long=ErrorCode.BAD_FILTER, what=what)
+
+
+def parse_status(values: list[str] | str | None) -> frozenset[Status]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str):
+        values = [values]
+    out = set()
+    for raw in values:
+        for part in raw.split(","):
+            if not part.strip():
+                continue
+            try:
+                out.add(Status.from_str(part))
+            except ValueError:
+                allowed = "、".join(s.value for s in Status)
+                raise ApiError(ErrorCode.BAD_FILTER, f"状态筛选值“{part[:20]}”无效，可选值：{allowed}。") from None
+    return frozenset(out)
+
+
+def make_filters(f: FilterIn | None) -> Filters | None:
+    if f is None:
+        return None
+    return build_filters(f.status, f.issuer, f.date_from, f.date_to, f.region, f.topic, f.doc_type)
+
+
+def build_filters(status: list[str] | str | None, issuer: str | None, date_from: str | None, date_to: str | None,
+                  region: str | None, topic: str | None, doc_type: str | None) -> Filters | None:
+    dates = {}
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        v = _opt(value, "日期")
+        if v is not None:
+            dates[name] = v
+    try:
+        filters = Filters(
+            status=parse_status(status), issuer=_opt(issuer, "发文机关"), region=_opt(region, "地区"),
+            topic=_opt(topic, "主题"), doc_type=_opt(doc_type, "文件类型"), **dates,
+        )
+    except ValueError as exc:
+        if "after" in str(exc):
+            raise ApiError(ErrorCode.BAD_DATE, "起始日期不能晚于截止日期。") from None
+        raise ApiError(ErrorCode.BAD_DATE, "日期格式不正确，应为 YYYY-MM-DD，例如 2024-01-31。") from None
+    return None if filters.is_empty() else filters

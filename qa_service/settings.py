@@ -1,0 +1,88 @@
+"""Service configuration: the only code that reads the environment (prefix `QA_`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGE_CORPUS = REPO_ROOT / "corpus" / "demo"
+
+ENCODER_KINDS = ("onnx", "st", "use", "fake", "none")
+SEARCH_MODES = ("bm25", "dense", "hybrid")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Paths default to the repo layout (`var/` is gitignored)."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    data_dir: Path = REPO_ROOT / "var"
+    corpus_path: Path = _PACKAGE_CORPUS / "policies.jsonl"
+    faq_path: Path = _PACKAGE_CORPUS / "faq.jsonl"
+    index_dir: Path | None = None  # default: <data_dir>/index
+    sqlite_path: Path | None = None  # default: <data_dir>/qa.sqlite3
+
+    encoder: str = "onnx"
+    model_path: Path = REPO_ROOT / "models" / "multilingual-e5-small"
+    search_mode: str = "hybrid"
+    fusion: str = "score"  # "score" (normalised convex combination) or "rrf"
+    bm25_weight: float = Field(0.5, ge=0.0, le=1.0)
+    rrf_k: int = Field(60, ge=1, le=1000)
+    chunk_max_chars: int = Field(300, ge=50, le=5000)
+
+    top_k: int = Field(10, ge=1, le=100)  # passages the answer is built from
+    abstain_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    faq_threshold: float = Field(0.72, ge=0.0, le=1.0)
+    max_question_chars: int = Field(300, ge=10, le=5000)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    hotline: str = "12345"
+
+    admin_api_key: SecretStr | None = None  # None: admin endpoints answer 403
+    rate_limit_per_minute: float = Field(60.0, gt=0)
+    rate_limit_burst: int = Field(20, ge=1)
+
+    # Optional OpenAI-compatible generator that may rephrase the extractive answer. Off by default.
+    generator_base_url: str | None = None
+    generator_model: str | None = None
+    generator_api_key: SecretStr | None = None
+    generator_timeout_s: float = Field(15.0, gt=0)
+
+    @field_validator("encoder")
+    @classmethod
+    def _check_encoder(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ENCODER_KINDS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODER_KINDS)}, got {v!r}")
+        return v
+
+    @field_validator("search_mode")
+    @classmethod
+    def _check_mode(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in SEARCH_MODES:
+            raise ValueError(f"search_mode must be one of {', '.join(SEARCH_MODES)}, got {v!r}")
+        return v
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.data_dir / "index"
+
+    @property
+    def resolved_sqlite_path(self) -> Path:
+        return self.sqlite_path or self.data_dir / "qa.sqlite3"
+
+    @property
+    def generator_enabled(self) -> bool:
+        return bool(self.generator_base_url and self.generator_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

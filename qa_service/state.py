@@ -1,0 +1,195 @@
+"""What the service loads once and hands to routes: the index snapshot and the stores.
+
+A `Snapshot` (index + library + answerer + FAQ matcher) is immutable once built. A
+re-index or ingest builds a new one off to the side and swaps the reference under a
+lock, so requests in flight finish on the snapshot they started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from corpus.models import Document
+from index.answer import AnswerConfig, Answerer
+from qa_service.conversation import ConversationStore
+from qa_service.faq import FaqItem, FaqMatcher
+from qa_service.ratelimit import RateLimiter
+from qa_service.settings import Settings
+from qa_service.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceIndex(Protocol):
+    """The PolicyIndex surface the service uses."""
+
+    def search(self, query: str, top_k: int = 10, filters: Any = None, mode: Any = None) -> list[Any]: ...
+
+    def lookup(self, query: str) -> list[Document]: ...
+
+    def get_document(self, doc_id: str) -> Document | None: ...
+
+    def passages_of(self, doc_id: str) -> list[Any]: ...
+
+    def tokenize(self, text: str) -> list[str]: ...
+
+    @property
+    def documents(self) -> Any: ...
+
+
+class LibraryView:
+    """Revision chains and interpretation links as document ids.
+
+    Wraps `corpus.library.Library` when it is available, else follows the
+    `supersedes` / `version_group` / `interprets` fields of the documents.
+    """
+
+    def __init__(self, docs: Iterable[Document], library: Any = None) -> None:
+        self._docs = {d.id: d for d in docs}
+        self._lib = library
+        self._superseded_by: dict[str, str] = {}
+        self._groups: dict[str, list[str]] = {}
+        self._interpretations: dict[str, list[str]] = {}
+        for d in self._docs.values():
+            if d.supersedes:
+                self._superseded_by[d.supersedes] = d.id
+            if d.version_group:
+                self._groups.setdefault(d.version_group, []).append(d.id)
+            if d.interprets:
+                self._interpretations.setdefault(d.interprets, []).append(d.id)
+
+    @staticmethod
+    def _ids(values: Any) -> list[str]:
+        if values is None:
+            return []
+        if isinstance(values, (str, Document)):
+            values = [values]
+        return [v.id if isinstance(v, Document) else str(v) for v in values]
+
+    def _call(self, name: str, doc_id: str) -> Any:
+        fn = getattr(self._lib, name, None) if self._lib is not None else None
+        return fn(doc_id) if callable(fn) else NotImplemented
+
+    def revisions(self, doc_id: str) -> list[str]:
+        """All versions of the document, oldest first (itself included)."""
+        got = self._call("revisions", doc_id)
+        if got is not NotImplemented:
+            return self._ids(got)
+        doc = self._docs.get(doc_id)
+        if doc is None:
+            return []
+        members = set(self._groups.get(doc.version_group, [])) if doc.version_group else set()
+        members.add(doc_id)
+        # Walk supersedes links both ways so chains without a version group still show.
+        stack = list(members)
+        while stack:
+            d = self._docs[stack.pop()]
+            for nxt in (d.supersedes, self._superseded_by.get(d.id)):
+                if nxt and nxt in self._docs and nxt not in members:
+                    members.add(nxt)
+                    stack.append(nxt)
+        return sorted(members, key=lambda i: (self._docs[i].publish_date or self._docs[i].effective_date or "", i))
+
+    def superseded_by(self, doc_id: str) -> str | None:
+        return self._superseded_by.get(doc_id)
+
+    def current_version(self, doc_id: str) -> str | None:
+        got = self._call("current_version", doc_id)
+        if got is not NotImplemented:
+            ids = self._ids(got)
+            return ids[0] if ids else None
+        chain = self.revisions(doc_id)
+        current = [i for i in chain if self._docs[i].status.in_force]
+        return current[-1] if current else None
+
+    def interpretations_of(self, doc_id: str) -> list[str]:
+        got = self._call("interpretations_of", doc_id)
+        if got is not NotImplemented:
+            return self._ids(got)
+        return list(self._interpretations.get(doc_id, []))
+
+    def interpreted_policy(self, doc_id: str) -> str | None:
+        got = self._call("interpreted_policy", doc_id)
+        if got is not NotImplemented:
+            ids = self._ids(got)
+            return ids[0] if ids else None
+        doc = self._docs.get(doc_id)
+        return doc.interprets if doc and doc.interprets in self._docs else None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    index: Any  # PolicyIndex (or a stand-in with the same surface)
+    library: LibraryView
+    answerer: Answerer
+    faq: FaqMatcher
+
+
+def term_weights_of(index: Any) -> Callable[[Sequence[str]], Sequence[float]] | None:
+    """BM25 IDF of query tokens, when the index exposes it; unseen tokens get the maximum."""
+    fn = getattr(index, "idf", None)
+    if callable(fn):
+        return fn
+    bm25 = getattr(index, "bm25", None)
+    if bm25 is None or not hasattr(bm25, "idf_of"):
+        return None
+
+    def weights(tokens: Sequence[str]) -> Sequence[float]:
+        known = [t for t in tokens if t in bm25.vocab]
+        idf = dict(zip(known, (float(x) for x in bm25.idf_of(bm25.query_ids(known))), strict=True))
+        # A word the corpus never uses is as specific as it gets, and certainly not covered.
+        unseen = math.log(1.0 + 2.0 * max(len(index), 1))
+        return [idf.get(t, unseen) for t in tokens]
+
+    return weights
+
+
+def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], library: Any = None) -> Snapshot:
+    docs = list(index.documents.values())
+    view = LibraryView(docs, library)
+    config = AnswerConfig(top_k=settings.top_k, answer_passages=min(5, settings.top_k),
+                          threshold=settings.abstain_threshold, hotline=settings.hotline)
+    answerer = Answerer(index, config, versions=view, term_weights=term_weights_of(index))
+    faq = FaqMatcher(faq_items, index.tokenize, settings.faq_threshold)
+    return Snapshot(index=index, library=view, answerer=answerer, faq=faq)
+
+
+class AppState:
+    """Everything routes need. `snapshot()` is the one read path; `swap()` the one write path."""
+
+    def __init__(self, settings: Settings, snapshot: Snapshot, store: Store,
+                 conversations: ConversationStore | None = None, limiter: RateLimiter | None = None,
+                 library_factory: Callable[[list[Document]], Any] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.conversations = conversations or ConversationStore()
+        self.limiter = limiter or RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.library_factory = library_factory
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+        self.write_lock = threading.Lock()  # one re-index / ingest at a time
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def swap(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot = snapshot
+
+    def faq_items(self) -> list[FaqItem]:
+        return [FaqItem(e.id, e.question, e.answer, e.doc_id) for e in self.store.faq_entries()]
+
+    def rebuild_snapshot(self, index: Any) -> Snapshot:
+        docs = list(index.documents.values())
+        library = self.library_factory(docs) if self.library_factory else None
+        return make_snapshot(index, self.settings, self.faq_items(), library)
+
+    def refresh_faq(self) -> None:
+        snap = self._snapshot
+        faq = FaqMatcher(self.faq_items(), snap.index.tokenize, self.settings.faq_threshold)
+        self.swap(replace(snap, faq=faq))

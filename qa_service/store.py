@@ -1,0 +1,181 @@
+"""SQLite storage for answers given, feedback on them, and the curated FAQ.
+
+Questions are stored with personal details masked. One connection guarded by a
+lock: writes are tiny and rare next to retrieval, so this is not a bottleneck.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa_service.privacy import mask_personal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    conversation_id TEXT,
+    question TEXT NOT NULL,
+    query TEXT NOT NULL,
+    abstained INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    source TEXT NOT NULL,
+    cited_doc_ids TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    answer_id TEXT NOT NULL REFERENCES answers(id),
+    created REAL NOT NULL,
+    useful INTEGER NOT NULL,
+    comment TEXT
+);
+CREATE TABLE IF NOT EXISTS faq (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    question TEXT NOT NULL UNIQUE,
+    answer TEXT NOT NULL,
+    doc_id TEXT,
+    updated REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    id: str
+    conversation_id: str | None
+    question: str
+    query: str
+    abstained: bool
+    confidence: float
+    source: str
+    cited_doc_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: int
+    question: str
+    answer: str
+    doc_id: str | None
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            if str(path) != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- answers & feedback ------------------------------------------------
+    def record_answer(self, rec: AnswerRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?)",
+                (rec.id, time.time(), rec.conversation_id, mask_personal(rec.question), mask_personal(rec.query),
+                 int(rec.abstained), rec.confidence, rec.source, json.dumps(list(rec.cited_doc_ids))),
+            )
+            self._db.commit()
+
+    def get_answer(self, answer_id: str) -> AnswerRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        if row is None:
+            return None
+        return AnswerRecord(
+            id=row["id"], conversation_id=row["conversation_id"], question=row["question"], query=row["query"],
+            abstained=bool(row["abstained"]), confidence=row["confidence"], source=row["source"],
+            cited_doc_ids=tuple(json.loads(row["cited_doc_ids"])),
+        )
+
+    def add_feedback(self, answer_id: str, useful: bool, comment: str | None) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO feedback (answer_id, created, useful, comment) VALUES (?,?,?,?)",
+                (answer_id, time.time(), int(useful), mask_personal(comment) if comment else None),
+            )
+            self._db.commit()
+            return int(cur.lastrowid or 0)
+
+    def export_feedback(self) -> Iterator[dict]:
+        """One BEIR-like query per feedback: `qrels` marks cited documents 1 (useful) or 0."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT f.id, f.created, f.useful, f.comment, a.id AS answer_id, a.question, a.query, a.abstained,"
+                " a.confidence, a.source, a.cited_doc_ids FROM feedback f JOIN answers a ON a.id = f.answer_id"
+                " ORDER BY f.id"
+            ).fetchall()
+        for r in rows:
+            cited = json.loads(r["cited_doc_ids"])
+            yield {
+                "_id": f"fb-{r['id']}",
+                "text": r["question"],
+                "answer_id": r["answer_id"],
+                "useful": bool(r["useful"]),
+                "comment": r["comment"],
+                "abstained": bool(r["abstained"]),
+                "confidence": r["confidence"],
+                "source": r["source"],
+                "cited_doc_ids": cited,
+                "qrels": {d: int(bool(r["useful"])) for d in cited},
+                "created": r["created"],
+            }
+
+    # -- FAQ ----------------------------------------------------------------
+    def faq_entries(self) -> list[FaqEntry]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, question, answer, doc_id FROM faq ORDER BY id").fetchall()
+        return [FaqEntry(r["id"], r["question"], r["answer"], r["doc_id"]) for r in rows]
+
+    def faq_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM faq").fetchone()[0])
+
+    def get_faq(self, faq_id: int) -> FaqEntry | None:
+        with self._lock:
+            r = self._db.execute("SELECT id, question, answer, doc_id FROM faq WHERE id = ?", (faq_id,)).fetchone()
+        return FaqEntry(r["id"], r["question"], r["answer"], r["doc_id"]) if r else None
+
+    def upsert_faq(self, question: str, answer: str, doc_id: str | None, faq_id: int | None = None) -> FaqEntry:
+        with self._lock:
+            if faq_id is None:
+                cur = self._db.execute(
+                    "INSERT INTO faq (question, answer, doc_id, updated) VALUES (?,?,?,?)"
+                    " ON CONFLICT(question) DO UPDATE SET answer=excluded.answer, doc_id=excluded.doc_id,"
+                    " updated=excluded.updated",
+                    (question, answer, doc_id, time.time()),
+                )
+                row = self._db.execute("SELECT id FROM faq WHERE question = ?", (question,)).fetchone()
+                faq_id = int(row["id"]) if row else int(cur.lastrowid or 0)
+            else:
+                try:
+                    self._db.execute(
+                        "UPDATE faq SET question=?, answer=?, doc_id=?, updated=? WHERE id=?",
+                        (question, answer, doc_id, time.time(), faq_id),
+                    )
+                except sqlite3.IntegrityError:
+                    self._db.rollback()
+                    raise ValueError(f"another FAQ entry already has the question {question!r}") from None
+            self._db.commit()
+        return FaqEntry(faq_id, question, answer, doc_id)
+
+    def delete_faq(self, faq_id: int) -> bool:
+        with self._lock:
+            cur = self._db.execute("DELETE FROM faq WHERE id = ?", (faq_id,))
+            self._db.commit()
+            return cur.rowcount > 0
