@@ -72,12 +72,12 @@ def heading_of(paragraph: str) -> tuple[int, str, bool] | None:
     m = _MD_HEADING.match(s)
     if m:
         md_level = len(m.group(1)) - 1
-        s = s[m.end():].strip(_WS)
+        s = s[m.end() :].strip(_WS)
     for level, pat in _HEADING_PATTERNS:
         m = pat.match(s)
         if not m:
             continue
-        rest = s[m.end():]
+        rest = s[m.end() :]
         if level == 6 and (not rest or rest[0] in "%％万元亿"):
             continue
         # 第X条 is labelled by its number alone; other headings by their short title.

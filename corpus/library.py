@@ -23,7 +23,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from corpus.metadata import find_doc_numbers, is_interpretation, normalize_doc_number, quoted_titles
+from corpus.metadata import (
+    find_doc_numbers,
+    is_interpretation,
+    normalize_doc_number,
+    quoted_titles,
+    strip_trailing_doc_number,
+)
 from corpus.models import Document, Status
 
 __all__ = ["Library", "link_documents", "title_key", "inner_title"]
@@ -35,13 +41,21 @@ MIN_KEY_CHARS = 6
 
 _WRAPPER = re.compile(r"关于(?:印发|转发|发布)[《“]?(.+?)[》”]?的(?:通知|决定|公告)$")
 _BRACKET_NOTE = re.compile(r"[（(【\[][^）)】\]]{0,20}[）)】\]]")
-_DOC_NO_TAIL = re.compile(r"[-—_ ]*[\u4e00-\u9fff]{0,12}[〔\[［(（【]\d{4}[〕\]］)）】]\d+号$")
 _YEAR = re.compile(r"(?:19|20)\d\d(?:年度|年)?")
 _PUNCT = re.compile(r"[\s《》〈〉“”\"'‘’「」『』·:：,，、\-—–_]+")
 _FILE_EXT = re.compile(r"\.(?:aspx?|s?html?|docx?|pdf|txt|jsp|php)$", re.I)
 # drafts for comment are not versions in force
 _DRAFT = re.compile(r"征求意见稿|草案|送审稿")
-_ABOLISH = re.compile(r"[^。；\n]*(?:同时废止|予以废止|停止执行|不再执行|同时失效)")
+_ABOLISH = re.compile(r"同时废止|予以废止|停止执行|不再执行|同时失效")
+
+
+def _abolish_sentences(text: str) -> list[str]:
+    """Sentences saying another document is abolished (…《X》（文号）同时废止)."""
+    out = []
+    for m in _ABOLISH.finditer(text):
+        start = max(text.rfind(c, 0, m.start()) for c in "。；\n") + 1
+        out.append(text[max(start, m.start() - 300) : m.end()])
+    return out
 
 
 def inner_title(title: str) -> str:
@@ -57,8 +71,7 @@ def title_key(title: str) -> str:
     >>> title_key("济南市历城区人民政府办公室关于印发历城区高校毕业生就业补贴实施办法（2025年修订）的通知")
     '历城区高校毕业生就业补贴实施办法'
     """
-    t = inner_title(title)
-    t = _DOC_NO_TAIL.sub("", t)
+    t = strip_trailing_doc_number(inner_title(title))
     t = _BRACKET_NOTE.sub("", t)
     t = _YEAR.sub("", t)
     return _PUNCT.sub("", t)
@@ -218,7 +231,7 @@ class Library:
             olds: list[str] = []
             if d.supersedes and d.supersedes in raw:
                 olds.append(d.supersedes)
-            for sentence in _ABOLISH.findall(d.text[-3000:] + "\n" + d.text[:1500]):
+            for sentence in _abolish_sentences(d.text[:1500] + "\n" + d.text[-3000:]):
                 for num in find_doc_numbers(sentence):
                     olds.extend(i for i in by_number.get(num, ()) if i != d.id)
                 for t in quoted_titles(sentence):
@@ -324,8 +337,13 @@ class Library:
             cands = [i for i in by_inner.get(inner, []) if i != d.id]
             if not cands:
                 # quoted without the issuer (《关于…的指导意见》) or with it while the title lacks it
-                cands = [i for k, ids in by_inner.items() if len(k) >= MIN_KEY_CHARS and
-                         (k.endswith(inner) or inner.endswith(k)) for i in ids if i != d.id]
+                cands = [
+                    i
+                    for k, ids in by_inner.items()
+                    if len(k) >= MIN_KEY_CHARS and (k.endswith(inner) or inner.endswith(k))
+                    for i in ids
+                    if i != d.id
+                ]
             if not cands:
                 key = title_key(t)
                 cands = [i for i in by_title_key.get(key, []) if i != d.id] if len(key) >= MIN_KEY_CHARS else []

@@ -37,9 +37,27 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf", ".jsonl")
 
 # Source fields mapped onto Document fields; everything else goes to `metadata`.
 _MAPPED = {
-    "_id", "id", "title", "text", "doc_number", "issuer", "publish_date", "valid_from", "effective_date",
-    "expired", "status", "level", "region", "url", "topic", "topics", "collection", "doc_type",
-    "version_group", "supersedes", "interprets",
+    "_id",
+    "id",
+    "title",
+    "text",
+    "doc_number",
+    "issuer",
+    "publish_date",
+    "valid_from",
+    "effective_date",
+    "expired",
+    "status",
+    "level",
+    "region",
+    "url",
+    "topic",
+    "topics",
+    "collection",
+    "doc_type",
+    "version_group",
+    "supersedes",
+    "interprets",
 }
 
 
@@ -239,9 +257,13 @@ def law_from_articles(law_id: str, rows: list[dict[str, Any]]) -> Document:
         collection=first.get("collection"),
         doc_type=_law_doc_type(title),
         version_group=version_group,
-        metadata={"law_id": law_id, "n_articles": len(rows), "first_article_id": first.get("_id"),
-                  "source_line": first.get("_line"),
-                  **({"part": part} if part else {})},
+        metadata={
+            "law_id": law_id,
+            "n_articles": len(rows),
+            "first_article_id": first.get("_id"),
+            "source_line": first.get("_line"),
+            **({"part": part} if part else {}),
+        },
     )
 
 
@@ -377,8 +399,18 @@ class UnreadableFile(Exception):
     """A file whose bytes are not text in any supported encoding."""
 
 
-_BINARY_MAGIC = (b"PK\x03\x04", b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\xd0\xcf\x11\xe0", b"\x7fELF",
-                 b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf")
+_BINARY_MAGIC = (
+    b"PK\x03\x04",
+    b"%PDF",
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"\xd0\xcf\x11\xe0",
+    b"\x7fELF",
+    b"\x1f\x8b",
+    b"Rar!",
+    b"7z\xbc\xaf",
+)
 
 
 def decode_text(data: bytes) -> str:
@@ -418,8 +450,16 @@ def _looks_like_text(text: str) -> bool:
         o = ord(ch)
         if ch in "\n\r\t" or 0x20 <= o < 0x7F:
             continue
-        if (0x4E00 <= o <= 0x9FFF or 0x3000 <= o <= 0x303F or 0xFF00 <= o <= 0xFFEF or 0x2000 <= o <= 0x206F
-                or 0xA0 <= o <= 0x17F or 0x2150 <= o <= 0x22FF or 0x2460 <= o <= 0x25FF or 0x3400 <= o <= 0x4DBF):
+        if (
+            0x4E00 <= o <= 0x9FFF
+            or 0x3000 <= o <= 0x303F
+            or 0xFF00 <= o <= 0xFFEF
+            or 0x2000 <= o <= 0x206F
+            or 0xA0 <= o <= 0x17F
+            or 0x2150 <= o <= 0x22FF
+            or 0x2460 <= o <= 0x25FF
+            or 0x3400 <= o <= 0x4DBF
+        ):
             continue
         odd += 1
     return odd / len(sample) < 0.05
@@ -431,8 +471,25 @@ def _markdown_title(text: str) -> str:
 
 
 class _HTMLText(HTMLParser):
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table",
-              "ul", "ol", "title"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "table",
+        "ul",
+        "ol",
+        "title",
+    }
     _SKIP = {"script", "style", "noscript", "head"}
 
     def __init__(self) -> None:

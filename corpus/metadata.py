@@ -17,6 +17,7 @@ __all__ = [
     "extract_doc_number",
     "normalize_doc_number",
     "find_doc_numbers",
+    "strip_trailing_doc_number",
     "doc_number_family",
     "parse_date",
     "find_dates",
@@ -57,8 +58,16 @@ def normalize_doc_number(value: str) -> str:
         return f"{_trim_prefix(m.group(1))}〔{m.group(2)}〕{int(m.group(3))}号"
     m = _DECREE_RE.search(value)
     if m:
-        return f"{_trim_prefix(m.group(1))}第{int(m.group(2))}号"
+        return _decree(m)
     return re.sub(r"\s+", "", value)
+
+
+def _decree(m: re.Match[str]) -> str:
+    prefix = _trim_prefix(m.group(1))
+    # 中华人民共和国国务院令 第707号 is cited as 国令第707号
+    if prefix.endswith("国务院令"):
+        prefix = "国令"
+    return f"{prefix}第{int(m.group(2))}号"
 
 
 def _trim_prefix(prefix: str) -> str:
@@ -96,7 +105,7 @@ def _match_doc_number(s: str, own_line: bool = False) -> str | None:
         return f"{prefix}〔{m.group(2)}〕{int(m.group(3))}号"
     m = _DECREE_RE.search(s)
     if m and not (own_line and _is_quoted(s, m.start())):
-        return f"{_trim_prefix(m.group(1))}第{int(m.group(2))}号"
+        return _decree(m)
     return None
 
 
@@ -114,8 +123,19 @@ def find_doc_numbers(text: str) -> list[str]:
         if prefix:
             found.setdefault(f"{prefix}〔{m.group(2)}〕{int(m.group(3))}号", None)
     for m in _DECREE_RE.finditer(text):
-        found.setdefault(f"{_trim_prefix(m.group(1))}第{int(m.group(2))}号", None)
+        found.setdefault(_decree(m), None)
     return list(found)
+
+
+def strip_trailing_doc_number(title: str) -> str:
+    """…的通知国发[2015]67号 -> …的通知 (mirror sites append the 文号 to titles)."""
+    last = None
+    for m in _DOC_NO_RE.finditer(title):
+        last = m
+    if last is None or last.end() != len(title.rstrip()):
+        return title
+    prefix = _trim_prefix(last.group(1))
+    return title[: last.start(1) + len(last.group(1)) - len(prefix)].rstrip(" -—_")
 
 
 def doc_number_family(doc_number: str) -> str:
@@ -128,8 +148,23 @@ def doc_number_family(doc_number: str) -> str:
 
 # ---------------------------------------------------------------- dates
 
-_CN_DIGITS = {"〇": 0, "○": 0, "零": 0, "O": 0, "Ｏ": 0, "０": 0, "一": 1, "二": 2, "三": 3, "四": 4,
-              "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "〇": 0,
+    "○": 0,
+    "零": 0,
+    "O": 0,
+    "Ｏ": 0,
+    "０": 0,
+    "一": 1,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_NUM = "〇○零OＯ０一二三四五六七八九十"
 _DATE_RE = re.compile(
     rf"((?:19|20)\d\d)\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*日"
@@ -211,14 +246,14 @@ def extract_publish_date(title: str, text: str) -> str | None:
     if dates:
         iso, pos = dates[-1]
         # A signature date stands on its own near the end, not inside a sentence (自2025年1月1日起施行).
-        after = tail[pos:pos + 20]
+        after = tail[pos : pos + 20]
         if "起" not in after and "施行" not in after and "前" not in after:
             return iso
     head = text[:300]
     for iso, pos in find_dates(head):
         line_start = head.rfind("\n", 0, pos) + 1
-        line = head[line_start: head.find("\n", pos) if head.find("\n", pos) >= 0 else len(head)]
-        if len(line) <= 40:  # a short dateline, not a sentence mentioning a date
+        line = head[line_start : head.find("\n", pos) if head.find("\n", pos) >= 0 else len(head)]
+        if len(line) <= 40 and not re.search(r"[。；起前]|施行", line):  # a dateline, not a sentence
             return iso
     return parse_date(title) if title else None
 
@@ -301,7 +336,7 @@ def extract_issuer(title: str, text: str = "", doc_number: str | None = None) ->
     m = re.search(r"发文机关\s*[:：]\s*\t?\s*([^\t\n]{2,40})", text[:1500])
     if m:
         return m.group(1).strip()
-    clean_title = re.sub(r"\s+", "", title or "")
+    clean_title = re.sub(r"\s+", " ", title or "").strip()
     m = _TITLE_ISSUER_RE.match(clean_title)
     if m:
         return _clean_issuer(m.group(1))
@@ -346,8 +381,33 @@ def _signature_issuer(text: str) -> str | None:
 
 _INTERP_RE = re.compile(r"解读|答记者问|一图读懂|图解|问答")
 _DOC_TYPES = (
-    "通知", "意见", "办法", "规定", "条例", "决定", "方案", "细则", "规则", "规划", "计划", "批复", "公告",
-    "通告", "函", "报告", "要点", "指南", "纲要", "决议", "命令", "令", "章程", "标准", "清单", "目录", "措施",
+    "通知",
+    "意见",
+    "办法",
+    "规定",
+    "条例",
+    "决定",
+    "方案",
+    "细则",
+    "规则",
+    "规划",
+    "计划",
+    "批复",
+    "公告",
+    "通告",
+    "函",
+    "报告",
+    "要点",
+    "指南",
+    "纲要",
+    "决议",
+    "命令",
+    "令",
+    "章程",
+    "标准",
+    "清单",
+    "目录",
+    "措施",
 )
 
 
@@ -379,17 +439,66 @@ def extract_doc_type(title: str) -> str | None:
 
 
 _PROVINCES = (
-    "北京市", "天津市", "上海市", "重庆市", "河北省", "山西省", "辽宁省", "吉林省", "黑龙江省", "江苏省", "浙江省",
-    "安徽省", "福建省", "江西省", "山东省", "河南省", "湖北省", "湖南省", "广东省", "海南省", "四川省", "贵州省",
-    "云南省", "陕西省", "甘肃省", "青海省", "台湾省", "内蒙古自治区", "广西壮族自治区", "西藏自治区",
-    "宁夏回族自治区", "新疆维吾尔自治区", "香港特别行政区", "澳门特别行政区",
+    "北京市",
+    "天津市",
+    "上海市",
+    "重庆市",
+    "河北省",
+    "山西省",
+    "辽宁省",
+    "吉林省",
+    "黑龙江省",
+    "江苏省",
+    "浙江省",
+    "安徽省",
+    "福建省",
+    "江西省",
+    "山东省",
+    "河南省",
+    "湖北省",
+    "湖南省",
+    "广东省",
+    "海南省",
+    "四川省",
+    "贵州省",
+    "云南省",
+    "陕西省",
+    "甘肃省",
+    "青海省",
+    "台湾省",
+    "内蒙古自治区",
+    "广西壮族自治区",
+    "西藏自治区",
+    "宁夏回族自治区",
+    "新疆维吾尔自治区",
+    "香港特别行政区",
+    "澳门特别行政区",
 )
 _SHORT_PROVINCES = {p.removesuffix("省").removesuffix("市"): p for p in _PROVINCES if len(p) <= 4}
-_SHORT_PROVINCES.update({"内蒙古": "内蒙古自治区", "广西": "广西壮族自治区", "西藏": "西藏自治区",
-                         "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区"})
+_SHORT_PROVINCES.update(
+    {
+        "内蒙古": "内蒙古自治区",
+        "广西": "广西壮族自治区",
+        "西藏": "西藏自治区",
+        "宁夏": "宁夏回族自治区",
+        "新疆": "新疆维吾尔自治区",
+    }
+)
 # The districts and counties of Jinan, so "历城区" alone resolves to 济南市历城区.
-_JINAN_DISTRICTS = ("历下区", "市中区", "槐荫区", "天桥区", "历城区", "长清区", "章丘区", "济阳区", "莱芜区",
-                    "钢城区", "平阴县", "商河县")
+_JINAN_DISTRICTS = (
+    "历下区",
+    "市中区",
+    "槐荫区",
+    "天桥区",
+    "历城区",
+    "长清区",
+    "章丘区",
+    "济阳区",
+    "莱芜区",
+    "钢城区",
+    "平阴县",
+    "商河县",
+)
 _CITY_RE = re.compile(rf"([{_CJK}]{{2,6}}?(?:市|自治州|地区|盟))")
 _COUNTY_RE = re.compile(
     rf"([{_CJK}]{{1,6}}?(?:区|县|旗))(?:人民政府|政府|教育|民政|人力|财政|住房|卫生|关于|[{_CJK}]{{0,8}}(?:局|委|办))"
@@ -418,13 +527,13 @@ def _region_of(head: str) -> str | None:
     for p in _PROVINCES:
         if rest.startswith(p):
             parts.append(p)
-            rest = rest[len(p):]
+            rest = rest[len(p) :]
             break
     else:
         for short, full in _SHORT_PROVINCES.items():
             if rest.startswith(short) and not rest.startswith(short + "路"):
                 parts.append(full)
-                rest = rest[len(short):]
+                rest = rest[len(short) :]
                 break
     if parts and parts[0] in ("北京市", "天津市", "上海市", "重庆市"):
         pass
@@ -432,7 +541,7 @@ def _region_of(head: str) -> str | None:
         m = _CITY_RE.match(rest)
         if m and not _NOT_REGION.search(m.group(1)) and "人民" not in m.group(1):
             parts.append(m.group(1))
-            rest = rest[m.end():]
+            rest = rest[m.end() :]
     for d in _JINAN_DISTRICTS:
         if rest.startswith(d):
             if not parts:

@@ -2,7 +2,8 @@
 
     python -m eval answers --corpus ../shared/data/corpus/policies.jsonl \
         --queries ../shared/data/eval/ncp-dev/queries.jsonl --qrels ../shared/data/eval/ncp-dev/qrels.tsv \
-        --queries ../shared/data/eval/resident-qa-dev/queries.jsonl --qrels ../shared/data/eval/resident-qa-dev/qrels.tsv \
+        --queries ../shared/data/eval/resident-qa-dev/queries.jsonl \
+        --qrels ../shared/data/eval/resident-qa-dev/qrels.tsv \
         --extra-unanswerable eval/data/out_of_scope.jsonl --out var/eval/answers [--calibrate]
 
 Writes DIR/metrics.json (primary metric `answered_or_abstained_correctly`) and DIR/per_query.jsonl.
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.beir import BeirFormatError, Query, load_queries, load_qrels
+from eval.beir import BeirFormatError, Query, load_qrels, load_queries
 from index.answer import Answer, AnswerConfig, Answerer
 from index.config import IndexConfig, SearchMode
 from index.engine import PolicyIndex

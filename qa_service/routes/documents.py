@@ -6,11 +6,10 @@ import re
 
 from fastapi import APIRouter, Depends
 
-from qa_service.errors import ApiError, ErrorCode
-from qa_service.routes.deps import get_state, rate_limit
 from corpus.chunking import heading_of
+from qa_service.errors import ApiError, ErrorCode
+from qa_service.routes.deps import StateDep, rate_limit
 from qa_service.schemas import DocSummary, DocumentOut, HeadingOut, SectionOut, VersionOut
-from qa_service.state import AppState
 
 router = APIRouter(prefix="/api", tags=["文件"])
 _DOC_ID = re.compile(r"^[\w.:\-]{1,200}$")
@@ -28,7 +27,7 @@ def outline(text: str) -> list[HeadingOut]:
 
 @router.get("/documents/{doc_id}", response_model=DocumentOut, dependencies=[Depends(rate_limit)],
             summary="文件全文、结构、元数据、历次版本与政策解读")
-def get_document(doc_id: str, state: AppState = Depends(get_state)) -> DocumentOut:
+def get_document(doc_id: str, state: StateDep) -> DocumentOut:
     if not _DOC_ID.match(doc_id):
         raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确（只能包含字母、数字、下划线、点、冒号或连字符）。")
     snap = state.snapshot()

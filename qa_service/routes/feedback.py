@@ -6,9 +6,8 @@ from fastapi import APIRouter, Depends
 
 from qa_service.conversation import valid_conversation_id
 from qa_service.errors import ApiError, ErrorCode
-from qa_service.routes.deps import get_state, rate_limit
+from qa_service.routes.deps import StateDep, rate_limit
 from qa_service.schemas import FeedbackRequest, FeedbackResponse, check_text
-from qa_service.state import AppState
 
 router = APIRouter(prefix="/api", tags=["评价"])
 MAX_COMMENT_CHARS = 1000
@@ -16,7 +15,7 @@ MAX_COMMENT_CHARS = 1000
 
 @router.post("/feedback", response_model=FeedbackResponse, dependencies=[Depends(rate_limit)],
              summary="对一次回答评价“有用 / 没用”，可附意见")
-def feedback(req: FeedbackRequest, state: AppState = Depends(get_state)) -> FeedbackResponse:
+def feedback(req: FeedbackRequest, state: StateDep) -> FeedbackResponse:
     if not valid_conversation_id(req.answer_id):
         raise ApiError(ErrorCode.BAD_ID, "回答编号格式不正确。")
     comment = None

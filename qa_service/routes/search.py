@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -11,9 +12,8 @@ from index.answer import GENERIC_TERMS, highlight
 from index.config import SearchMode
 from index.types import Hit
 from qa_service.errors import ApiError, ErrorCode
-from qa_service.routes.deps import build_filters, get_state, rate_limit
+from qa_service.routes.deps import StateDep, build_filters, rate_limit
 from qa_service.schemas import SearchResponse, SearchResult, check_text
-from qa_service.state import AppState
 
 router = APIRouter(prefix="/api", tags=["检索"])
 
@@ -55,19 +55,20 @@ def _by_date(results: list[SearchResult]) -> list[SearchResult]:
 @router.get("/search", response_model=SearchResponse, dependencies=[Depends(rate_limit)],
             summary="精确检索：关键词 + 筛选（状态、发文机关、日期、地区、主题、文件类型），分页与排序")
 def search(
-    q: str = Query("", description="关键词、文号（如 国发〔2019〕5号）或文件标题；为空时按筛选条件列出文件"),
-    status: list[str] | None = Query(None, description="current / expired / superseded / unknown，可多选或逗号分隔"),
-    issuer: str | None = Query(None, description="发文机关（包含匹配）"),
-    date_from: str | None = Query(None, description="发布日期起，YYYY-MM-DD"),
-    date_to: str | None = Query(None, description="发布日期止，YYYY-MM-DD"),
-    region: str | None = Query(None, description="地区（包含匹配）"),
-    topic: str | None = Query(None, description="主题"),
-    doc_type: str | None = Query(None, description="文件类型，如 通知、意见、条例、解读"),
-    page: int = Query(1, description="页码，从 1 开始"),
-    page_size: int = Query(10, description=f"每页条数，1-{MAX_PAGE_SIZE}"),
-    sort: str = Query("relevance", description="relevance（相关度）或 date（发布日期，新到旧）"),
-    mode: str = Query("hybrid", description="hybrid（默认，只列出含查询词的文件）、bm25、dense（语义相近，不要求含词）"),
-    state: AppState = Depends(get_state),
+    state: StateDep,
+    q: Annotated[str, Query(description="关键词、文号（如 国发〔2019〕5号）或文件标题；为空时按筛选条件列出文件")] = "",
+    status: Annotated[list[str] | None,
+                      Query(description="current / expired / superseded / unknown，可多选或逗号分隔")] = None,
+    issuer: Annotated[str | None, Query(description="发文机关（包含匹配）")] = None,
+    date_from: Annotated[str | None, Query(description="发布日期起，YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, Query(description="发布日期止，YYYY-MM-DD")] = None,
+    region: Annotated[str | None, Query(description="地区（包含匹配）")] = None,
+    topic: Annotated[str | None, Query(description="主题")] = None,
+    doc_type: Annotated[str | None, Query(description="文件类型，如 通知、意见、条例、解读")] = None,
+    page: Annotated[int, Query(description="页码，从 1 开始")] = 1,
+    page_size: Annotated[int, Query(description=f"每页条数，1-{MAX_PAGE_SIZE}")] = 10,
+    sort: Annotated[str, Query(description="relevance（相关度）或 date（发布日期，新到旧）")] = "relevance",
+    mode: Annotated[str, Query(description="hybrid（默认，只列含查询词的文件）、bm25、dense（语义相近）")] = "hybrid",
 ) -> SearchResponse:
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ApiError(ErrorCode.BAD_PAGE, f"每页条数应在 1-{MAX_PAGE_SIZE} 之间。")

@@ -103,10 +103,12 @@ def test_plan_style_numbering() -> None:
 
 
 def test_one_line_notice_is_split_at_inline_headings() -> None:
-    text = ("内江经济技术开发区通告 为阻断病毒传播，现就有关事项通告如下。 "
-            "\u3000\u3000一、群体性聚餐是指2户及以上家庭人员聚集聚餐。"
-            "单户家庭用餐不视为群体性聚餐。 \u3000\u3000二、广大群众要增强自我管理能力，自觉抵制设宴聚餐行为。"
-            " \u3000\u3000三、严禁餐饮服务单位承办群体性聚餐宴席。")
+    text = (
+        "内江经济技术开发区通告 为阻断病毒传播，现就有关事项通告如下。 "
+        "\u3000\u3000一、群体性聚餐是指2户及以上家庭人员聚集聚餐。"
+        "单户家庭用餐不视为群体性聚餐。 \u3000\u3000二、广大群众要增强自我管理能力，自觉抵制设宴聚餐行为。"
+        " \u3000\u3000三、严禁餐饮服务单位承办群体性聚餐宴席。"
+    )
     doc = _doc(text)
     ps = chunk_document(doc, max_chars=50, min_chars=5)
     _check_invariants(doc, ps, 50)
@@ -145,8 +147,10 @@ def test_over_long_sentence_cut_at_commas_then_hard() -> None:
 
 
 def test_markdown_headings() -> None:
-    doc = _doc("## 第一章  总\u3000则\n\n第一条 为了规范养犬行为，保障公民健康和人身安全，维护社会秩序，制定本条例。"
-               "\n\n## 第二章  管理\n\n第二条 犬只应当登记，养犬人应当携带养犬登记证。")
+    doc = _doc(
+        "## 第一章  总\u3000则\n\n第一条 为了规范养犬行为，保障公民健康和人身安全，维护社会秩序，制定本条例。"
+        "\n\n## 第二章  管理\n\n第二条 犬只应当登记，养犬人应当携带养犬登记证。"
+    )
     ps = chunk_document(doc, max_chars=60, min_chars=5)
     _check_invariants(doc, ps, 60)
     # each chapter subtree fits whole; markdown marks and the ideographic space are normalised in labels

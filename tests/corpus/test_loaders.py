@@ -28,11 +28,24 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def test_load_jsonl_maps_fields_and_extracts_missing_metadata(tmp_path: Path) -> None:
     rows = [
-        {"_id": "a", "title": "济南市历城区人民政府办公室关于印发历城区高校毕业生就业补贴实施办法的通知",
-         "text": NOTICE, "collection": "demo", "source": "x", "topic_path": "就业"},
+        {
+            "_id": "a",
+            "title": "济南市历城区人民政府办公室关于印发历城区高校毕业生就业补贴实施办法的通知",
+            "text": NOTICE,
+            "collection": "demo",
+            "source": "x",
+            "topic_path": "就业",
+        },
         {"_id": "ncp-1", "text": "关于延期开学的通知 各学校：现就有关事项通知如下。", "collection": "ncp"},
-        {"_id": "b", "title": "东营市养犬管理条例", "text": "第一条 为了规范养犬行为，制定本条例。", "expired": True,
-         "publish_date": "2017-10-11", "valid_from": "2018-05-01", "level": "地方性法规"},
+        {
+            "_id": "b",
+            "title": "东营市养犬管理条例",
+            "text": "第一条 为了规范养犬行为，制定本条例。",
+            "expired": True,
+            "publish_date": "2017-10-11",
+            "valid_from": "2018-05-01",
+            "level": "地方性法规",
+        },
     ]
     docs = {d.id: d for d in load_jsonl(_write_jsonl(tmp_path / "p.jsonl", rows))}
     a = docs["a"]
@@ -52,8 +65,9 @@ def test_load_jsonl_maps_fields_and_extracts_missing_metadata(tmp_path: Path) ->
 
 def test_load_jsonl_skips_malformed_line_and_keeps_rest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     p = tmp_path / "p.jsonl"
-    p.write_text('{"_id": "a", "text": "第一条 正文。"}\n{broken\n{"_id": "b", "text": "第二条 正文。"}\n',
-                 encoding="utf-8")
+    p.write_text(
+        '{"_id": "a", "text": "第一条 正文。"}\n{broken\n{"_id": "b", "text": "第二条 正文。"}\n', encoding="utf-8"
+    )
     with caplog.at_level(logging.WARNING):
         ids = [d.id for d in load_jsonl(p)]
     assert ids == ["a", "b"]
@@ -62,14 +76,42 @@ def test_load_jsonl_skips_malformed_line_and_keeps_rest(tmp_path: Path, caplog: 
 
 def test_law_articles_one_document_per_law_id_with_chapters(tmp_path: Path) -> None:
     arts = [
-        {"_id": "x-1", "name": "某法第一条", "title": "某法", "article": "第一条", "chapter": "第一章 总则",
-         "text": "第一条 为了规范某事，制定本法。", "expired": False, "law_id": "L1", "level": "法律",
-         "collection": "national"},
-        {"_id": "y-1", "name": "某法第一条", "title": "某法", "article": "第一条", "chapter": "第一章 总则",
-         "text": "第一条 旧版第一条。", "expired": True, "law_id": "L0", "level": "法律", "collection": "national"},
-        {"_id": "x-2", "name": "某法第二条", "title": "某法", "article": "第二条", "chapter": "第二章 附则",
-         "text": "第二条 本法自2024年7月1日起施行。", "expired": False, "law_id": "L1", "level": "法律",
-         "collection": "national"},
+        {
+            "_id": "x-1",
+            "name": "某法第一条",
+            "title": "某法",
+            "article": "第一条",
+            "chapter": "第一章 总则",
+            "text": "第一条 为了规范某事，制定本法。",
+            "expired": False,
+            "law_id": "L1",
+            "level": "法律",
+            "collection": "national",
+        },
+        {
+            "_id": "y-1",
+            "name": "某法第一条",
+            "title": "某法",
+            "article": "第一条",
+            "chapter": "第一章 总则",
+            "text": "第一条 旧版第一条。",
+            "expired": True,
+            "law_id": "L0",
+            "level": "法律",
+            "collection": "national",
+        },
+        {
+            "_id": "x-2",
+            "name": "某法第二条",
+            "title": "某法",
+            "article": "第二条",
+            "chapter": "第二章 附则",
+            "text": "第二条 本法自2024年7月1日起施行。",
+            "expired": False,
+            "law_id": "L1",
+            "level": "法律",
+            "collection": "national",
+        },
     ]
     p = _write_jsonl(tmp_path / "law.jsonl", arts)
     docs = {d.id: d for d in load_corpus(p)}  # dispatch by shape of the first row
@@ -118,7 +160,9 @@ def test_load_folder_reports_bad_files_by_name_and_loads_the_rest(tmp_path: Path
     (tmp_path / "guide.md").write_text("# 义务教育入学指南\n\n## 一、报名时间\n每年6月。\n", encoding="utf-8")
     (tmp_path / "page.html").write_text(
         "<html><head><title>站点</title><script>var a=1;</script></head>"
-        "<body><h1>以旧换新补贴公告</h1><p>补贴标准为&nbsp;500元。</p></body></html>", encoding="utf-8")
+        "<body><h1>以旧换新补贴公告</h1><p>补贴标准为&nbsp;500元。</p></body></html>",
+        encoding="utf-8",
+    )
     (tmp_path / "junk.txt").write_bytes(bytes(range(256)) * 8)
     # no NUL bytes: GB18030 decodes much of this, the text check must still refuse it
     rng = random.Random(7)

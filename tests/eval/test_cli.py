@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from eval.__main__ import StderrProgress, main
@@ -91,11 +92,45 @@ def test_explicit_dense_without_encoder_is_an_error(beir, tmp_path, capsys):
     assert "dense needs an encoder" in capsys.readouterr().err
 
 
-def test_compare_writes_side_by_side(beir, tmp_path):
+class CharBagEncoder:
+    """Deterministic offline stand-in for the model: a bag of characters hashed into 64 dims."""
+
+    name = "char-bag-64"
+    dim = 64
+
+    def _encode(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ch in t:
+                out[i, ord(ch) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    def encode_queries(self, texts):
+        return self._encode(texts)
+
+    def encode_passages(self, texts):
+        return self._encode(texts)
+
+
+def test_compare_three_modes_side_by_side(beir, tmp_path, monkeypatch):
+    import eval.__main__ as cli
+
+    monkeypatch.setattr(cli, "_load_encoder", lambda kind, model: CharBagEncoder())
     out = tmp_path / "cmp"
-    # bm25 twice under different names is not possible; compare bm25 with itself via hybrid-less modes only.
-    assert main(["compare", *_args(beir, tmp_path, "--retrievers", "bm25", "--out", str(out))]) == 0
-    assert (out / "metrics.json").is_file()  # a single configuration writes straight into DIR
+    assert main(["compare", *_args(beir, tmp_path, "--retrievers", "bm25,dense,hybrid", "--out", str(out))]) == 0
+    for name in ("bm25", "dense", "hybrid"):
+        assert (out / name / "metrics.json").is_file() and (out / name / "run.trec").is_file()
+    cmp = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert cmp["baseline"] == "bm25" and list(cmp["configs"]) == ["bm25", "dense", "hybrid"]
+    assert cmp["configs"]["bm25"]["metrics"]["ndcg@10"] == 0.5  # same as the single bm25 run
+    assert cmp["configs"]["dense"]["config"]["encoder"] == "char-bag-64"
+    dense = json.loads((out / "dense" / "metrics.json").read_text(encoding="utf-8"))
+    # Dense has no score floor: on a 3-document corpus it returns every document, so q2's judged doc is found.
+    assert dense["per_query"]["q2"]["recall@100"] == 1.0
+    for name in ("dense", "hybrid"):
+        wl = cmp["vs_baseline"][name]
+        assert wl["wins"] + wl["losses"] + wl["ties"] == 2  # the two judged queries
+    assert "| bm25 |" in (out / "comparison.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

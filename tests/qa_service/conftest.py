@@ -120,7 +120,7 @@ def make_settings(tmp_path, **overrides) -> Settings:
     base = dict(
         data_dir=tmp_path, faq_path=tmp_path / "faq.jsonl", index_dir=tmp_path / "index",
         sqlite_path=tmp_path / "qa.sqlite3", encoder="fake", admin_api_key=ADMIN_KEY,
-        rate_limit_per_minute=6000, rate_limit_burst=1000, abstain_threshold=0.35,
+        rate_limit_per_minute=6000, rate_limit_burst=1000,
     )
     base.update(overrides)
     return Settings(**base)

@@ -1,0 +1,217 @@
+"""Fast index-time encoding: a sentence-transformers folder exported to ONNX, int8 weights.
+
+`export_onnx` runs once at set-up (`python -m index.e5_convert --onnx`) and writes
+`<model_dir>/onnx/model_qint8.onnx`: the transformer plus the folder's own pooling and
+normalisation in one graph, graph-optimised by ONNX Runtime, then MatMul weights
+quantised to int8 with dynamic (per-batch) activation scales. `OnnxEncoder` runs it
+with length-sorted batches, so padding costs little.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ONNX_SUBDIR = "onnx"
+ONNX_FP32 = "model.onnx"
+ONNX_INT8 = "model_qint8.onnx"
+
+
+def onnx_path(model_dir: str | Path, quantized: bool = True) -> Path:
+    return Path(model_dir) / ONNX_SUBDIR / (ONNX_INT8 if quantized else ONNX_FP32)
+
+
+def export_onnx(model_dir: str | Path, *, force: bool = False, opset: int = 17) -> Path:
+    """Export `model_dir` (a sentence-transformers folder) to fp32 and int8 ONNX; return the int8 path.
+
+    Idempotent: skips if the int8 file exists (unless `force`). Written to a temp dir and
+    renamed into place.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:  # pragma: no cover - all are project dependencies
+        raise ImportError(f"ONNX export needs torch, sentence-transformers and onnxruntime: {e}") from e
+
+    model_dir = Path(model_dir)
+    target = onnx_path(model_dir)
+    if target.is_file() and not force:
+        logger.info("%s exists, skipping export", target)
+        return target
+
+    st = SentenceTransformer(str(model_dir), device="cpu").eval()
+
+    class _Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.st({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
+
+    tmp = Path(tempfile.mkdtemp(prefix=".onnx.", dir=model_dir))
+    try:
+        fp32 = tmp / ONNX_FP32
+        ids = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 200, 2, 1]], dtype=torch.long)
+        mask = (ids != 1).long()
+        with torch.no_grad():
+            torch.onnx.export(
+                _Wrapper(), (ids, mask), str(fp32), input_names=["input_ids", "attention_mask"],
+                output_names=["sentence_embedding"], opset_version=opset, dynamo=False,
+                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                              "sentence_embedding": {0: "batch"}},
+            )
+        optimized = _optimize(fp32, st)
+        quantize_dynamic(str(optimized), str(tmp / ONNX_INT8), weight_type=QuantType.QInt8,
+                         per_channel=True, op_types_to_quantize=["MatMul"])
+        if optimized != fp32:
+            optimized.replace(fp32)
+        meta = {"source": str(model_dir), "opset": opset, "quantization": "dynamic int8 MatMul, per channel",
+                "optimized": optimized != fp32}
+        (tmp / "export.json").write_text(json.dumps(meta, indent=2))
+        for stale in tmp.glob("*.data"):
+            stale.unlink()
+        tmp.chmod(0o755)
+        final = model_dir / ONNX_SUBDIR
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _optimize(fp32: Path, st) -> Path:
+    """Fuse attention / LayerNorm / GELU with ONNX Runtime's transformer optimiser when it applies."""
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError:
+        return fp32
+    cfg = st[0].auto_model.config
+    try:
+        opt = optimize_model(str(fp32), model_type="bert", num_heads=cfg.num_attention_heads,
+                             hidden_size=cfg.hidden_size, opt_level=1)
+    except Exception as e:  # the optimiser is best-effort; the plain graph is still correct
+        logger.warning("ONNX Runtime optimiser failed (%s); quantising the plain graph", e)
+        return fp32
+    out = fp32.with_name("model_opt.onnx")
+    opt.save_model_to_file(str(out))
+    return out
+
+
+class OnnxEncoder:
+    """Encoder over an exported ONNX sentence-transformers model (default: the int8 one).
+
+    `max_seq_length` bounds tokens per text (including specials); 300-character Chinese
+    passages need about 160-260 XLM-R tokens, so the default 512 truncates nothing.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        query_prefix: str = "query: ",
+        passage_prefix: str = "passage: ",
+        max_seq_length: int = 512,
+        batch_size: int = 16,
+        threads: int = 2,
+        quantized: bool = True,
+        name: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if max_seq_length < 8:
+            raise ValueError(f"max_seq_length must be >= 8, got {max_seq_length}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        model_dir = Path(model_dir)
+        path = onnx_path(model_dir, quantized)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no ONNX model at {path}; build it with `python -m index.e5_convert --out {model_dir} --onnx` "
+                "(or `make model`)"
+            )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self._pad_id = _pad_id(model_dir, self._tok)
+        self._max_len = max_seq_length
+        self._batch = batch_size
+        self._qp, self._pp = query_prefix, passage_prefix
+        self.dim = int(self._session.get_outputs()[0].shape[-1] or self._probe_dim())
+        self.name = name or f"{model_dir.name}-onnx-{'int8' if quantized else 'fp32'}"
+
+    def _probe_dim(self) -> int:
+        return int(self._run([self._tok.encode("a").ids]).shape[1])
+
+    def _run(self, id_lists: list[list[int]]) -> np.ndarray:
+        width = max(len(x) for x in id_lists)
+        ids = np.full((len(id_lists), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for i, x in enumerate(id_lists):
+            ids[i, : len(x)] = x
+            mask[i, : len(x)] = 1
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not a single string")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encs = self._tok.encode_batch([prefix + t.strip() for t in texts])
+        id_lists = [_truncate(e.ids, self._max_len) for e in encs]
+        order = np.argsort([len(x) for x in id_lists], kind="stable")  # similar lengths share a batch
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self._batch):
+            chunk = order[start : start + self._batch]
+            out[chunk] = self._run([id_lists[i] for i in chunk])
+        return _l2(out)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._qp)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._pp)
+
+
+def _truncate(ids: list[int], max_len: int) -> list[int]:
+    # keep the closing special token, as transformers' truncation does
+    return ids if len(ids) <= max_len else [*ids[: max_len - 1], ids[-1]]
+
+
+def _pad_id(model_dir: Path, tok) -> int:
+    try:
+        cfg = json.loads((model_dir / "config.json").read_text())
+        if cfg.get("pad_token_id") is not None:
+            return int(cfg["pad_token_id"])
+    except (OSError, json.JSONDecodeError):
+        pass
+    for token in ("<pad>", "[PAD]"):
+        if (i := tok.token_to_id(token)) is not None:
+            return int(i)
+    return 0
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
