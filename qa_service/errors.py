@@ -71,7 +71,10 @@ class ApiError(Exception):
     """An error the HTTP layer turns into the envelope."""
 
     def __init__(
-        self, code: ErrorCode, message: str | None = None, status: int | None = None,
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        status: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         default_status, default_message = _DEFAULTS[code]
@@ -82,8 +85,9 @@ class ApiError(Exception):
         super().__init__(f"{code.value}: {self.message}")
 
 
-def error_response(code: ErrorCode, message: str | None = None, status: int | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    code: ErrorCode, message: str | None = None, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     err = ApiError(code, message, status, headers)
     return JSONResponse(
         {"error": {"code": err.code.value, "message": err.message}}, status_code=err.status, headers=headers
@@ -103,10 +107,22 @@ _TYPE_TO_CODE = {
 }
 
 _FIELD_NAMES = {
-    "question": "问题", "q": "查询词", "conversation_id": "会话编号", "answer_id": "回答编号",
-    "useful": "是否有用", "comment": "评价内容", "page": "页码", "page_size": "每页条数",
-    "sort": "排序方式", "status": "状态", "date_from": "起始日期", "date_to": "截止日期",
-    "answer": "答案", "doc_id": "文件编号", "documents": "文件列表", "body": "请求体",
+    "question": "问题",
+    "q": "查询词",
+    "conversation_id": "会话编号",
+    "answer_id": "回答编号",
+    "useful": "是否有用",
+    "comment": "评价内容",
+    "page": "页码",
+    "page_size": "每页条数",
+    "sort": "排序方式",
+    "status": "状态",
+    "date_from": "起始日期",
+    "date_to": "截止日期",
+    "answer": "答案",
+    "doc_id": "文件编号",
+    "documents": "文件列表",
+    "body": "请求体",
 }
 
 
@@ -166,10 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.info("rejected request: %s", exc)
         return error_response(ErrorCode.INVALID_REQUEST, "请求参数不正确：" + _short(str(exc)))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ErrorCode.INTERNAL_ERROR)
+    # Anything else is caught by qa_service.app.Guard, which answers with INTERNAL_ERROR.
 
 
 def _short(s: str, n: int = 200) -> str:

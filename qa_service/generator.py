@@ -35,10 +35,13 @@ class Generator:
         self.timeout_s = timeout_s
 
     def _complete(self, prompt: str) -> str:
-        body = json.dumps({
-            "model": self.model, "temperature": 0,
-            "messages": [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}],
-        }).encode()
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": 0,
+                "messages": [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}],
+            }
+        ).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

@@ -27,8 +27,11 @@ _log_lock = threading.Lock()
 
 def index_config(settings: Settings) -> IndexConfig:
     return IndexConfig(
-        chunk_max_chars=settings.chunk_max_chars, mode=SearchMode.from_str(settings.search_mode),
-        fusion=FusionMethod.from_str(settings.fusion), bm25_weight=settings.bm25_weight, rrf_k=settings.rrf_k,
+        chunk_max_chars=settings.chunk_max_chars,
+        mode=SearchMode.from_str(settings.search_mode),
+        fusion=FusionMethod.from_str(settings.fusion),
+        bm25_weight=settings.bm25_weight,
+        rrf_k=settings.rrf_k,
     )
 
 
@@ -41,14 +44,15 @@ def load_encoder(settings: Settings) -> Any:
     except ImportError:
         logger.warning("index.encoders is not available; serving with BM25 only")
         return None
-    if settings.encoder != "fake" and not Path(settings.model_path).exists():
+    if settings.encoder in ("onnx", "st", "sentence-transformers") and not Path(settings.model_path).exists():
         logger.warning(
             "embedding model not found at %s; serving with BM25 only. Convert it first (see README, `make model`).",
             settings.model_path,
         )
         return None
+    kind = "sentence-transformers" if settings.encoder == "st" else settings.encoder
     try:
-        return _load(settings.encoder, settings.model_path)
+        return _load(kind, settings.model_path)
     except (ImportError, OSError, ValueError, RuntimeError) as exc:
         logger.warning("could not load the %s encoder (%s); serving with BM25 only", settings.encoder, exc)
         return None
@@ -92,16 +96,16 @@ def repealed(doc: Document) -> Document:
 
 
 def open_index(settings: Settings, encoder: Any = None) -> PolicyIndex:
-    index = PolicyIndex.open_or_build(settings.corpus_path, settings.resolved_index_dir, index_config(settings),
-                                      encoder)
+    index = PolicyIndex.open_or_build(
+        settings.corpus_path, settings.resolved_index_dir, index_config(settings), encoder
+    )
     n = replay_ingest_log(settings, index)
     if n:
         logger.info("replayed %d ingest operations", n)
     return index
 
 
-def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[str],
-                 settings: Settings) -> PolicyIndex:
+def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[str], settings: Settings) -> PolicyIndex:
     """A new index = old documents + upserts - repeals, built off to the side (embeddings cached)."""
     docs = dict(index.documents)
     for d in upserts:
@@ -109,8 +113,9 @@ def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[s
     for i in repeal_ids:
         if i in docs:
             docs[i] = repealed(docs[i])
-    new = PolicyIndex.build(docs.values(), index.config, index.encoder,
-                            cache_dir=settings.resolved_index_dir / "embeddings")
+    new = PolicyIndex.build(
+        docs.values(), index.config, index.encoder, cache_dir=settings.resolved_index_dir / "embeddings"
+    )
     return new
 
 

@@ -14,8 +14,9 @@ class RateLimiter:
     `clock` is injectable so tests advance time instead of sleeping.
     """
 
-    def __init__(self, per_minute: float, burst: int, max_clients: int = 50_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_minute: float, burst: int, max_clients: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if per_minute <= 0:
             raise ValueError(f"per_minute must be > 0, got {per_minute}")
         if burst < 1:

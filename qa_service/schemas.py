@@ -9,15 +9,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpus.models import Document
-from index.answer import Answer, AnswerSentence, Citation, StatusNotice, Suggestion, SupportingPassage
+from index.answer import Answer, AnswerSentence, Citation, StatusNotice, Suggestion, SupportingPassage, document_link
 from qa_service.errors import ApiError, ErrorCode
 
 _STRICT = ConfigDict(extra="forbid")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def check_text(value: str, *, max_chars: int, empty: ErrorCode = ErrorCode.QUERY_EMPTY,
-               too_long: ErrorCode = ErrorCode.QUERY_TOO_LONG, what: str = "问题") -> str:
+def check_text(
+    value: str,
+    *,
+    max_chars: int,
+    empty: ErrorCode = ErrorCode.QUERY_EMPTY,
+    too_long: ErrorCode = ErrorCode.QUERY_TOO_LONG,
+    what: str = "问题",
+) -> str:
     """Strip and validate user text: no NUL/control characters, no lone surrogates, bounded length."""
     if _SURROGATE.search(value) or "\x00" in value:
         raise ApiError(ErrorCode.INVALID_TEXT, f"{what}包含无法识别的字符（如空字符或无效编码），请检查后重新输入。")
@@ -86,9 +92,17 @@ class CitationOut(BaseModel):
     @classmethod
     def of(cls, c: Citation) -> CitationOut:
         return cls(
-            doc_id=c.doc_id, passage_id=c.passage_id, title=c.title, doc_number=c.doc_number, issuer=c.issuer,
-            publish_date=c.publish_date, status=c.status.value, heading_path=list(c.heading_path),
-            heading=c.heading, link=c.link, source_url=c.source_url,
+            doc_id=c.doc_id,
+            passage_id=c.passage_id,
+            title=c.title,
+            doc_number=c.doc_number,
+            issuer=c.issuer,
+            publish_date=c.publish_date,
+            status=c.status.value,
+            heading_path=list(c.heading_path),
+            heading=c.heading,
+            link=c.link,
+            source_url=c.source_url,
         )
 
 
@@ -113,8 +127,13 @@ class PassageOut(BaseModel):
 
     @classmethod
     def of(cls, p: SupportingPassage) -> PassageOut:
-        return cls(text=p.text, score=p.score, highlights=list(p.highlights), html=p.highlighted_html,
-                   citation=CitationOut.of(p.citation))
+        return cls(
+            text=p.text,
+            score=p.score,
+            highlights=list(p.highlights),
+            html=p.highlighted_html,
+            citation=CitationOut.of(p.citation),
+        )
 
 
 class SuggestionOut(BaseModel):
@@ -138,8 +157,13 @@ class NoticeOut(BaseModel):
 
     @classmethod
     def of(cls, n: StatusNotice) -> NoticeOut:
-        return cls(doc_id=n.doc_id, status=n.status.value, message=n.message, current_doc_id=n.current_doc_id,
-                   current_title=n.current_title)
+        return cls(
+            doc_id=n.doc_id,
+            status=n.status.value,
+            message=n.message,
+            current_doc_id=n.current_doc_id,
+            current_title=n.current_title,
+        )
 
 
 class AskResponse(BaseModel):
@@ -160,10 +184,18 @@ class AskResponse(BaseModel):
     @classmethod
     def of(cls, a: Answer, answer_id: str, conversation_id: str) -> AskResponse:
         return cls(
-            answer_id=answer_id, conversation_id=conversation_id, question=a.question, resolved_question=a.query,
-            abstained=a.abstained, answer=a.text, confidence=a.confidence, source=a.source,  # type: ignore[arg-type]
-            sentences=[SentenceOut.of(s) for s in a.sentences], passages=[PassageOut.of(p) for p in a.passages],
-            notices=[NoticeOut.of(n) for n in a.notices], suggestions=[SuggestionOut.of(s) for s in a.suggestions],
+            answer_id=answer_id,
+            conversation_id=conversation_id,
+            question=a.question,
+            resolved_question=a.query,
+            abstained=a.abstained,
+            answer=a.text,
+            confidence=a.confidence,
+            source=a.source,  # type: ignore[arg-type]
+            sentences=[SentenceOut.of(s) for s in a.sentences],
+            passages=[PassageOut.of(p) for p in a.passages],
+            notices=[NoticeOut.of(n) for n in a.notices],
+            suggestions=[SuggestionOut.of(s) for s in a.suggestions],
             hotline=a.hotline,
         )
 
@@ -180,9 +212,16 @@ class DocSummary(BaseModel):
 
     @classmethod
     def of(cls, d: Document) -> DocSummary:
-        return cls(doc_id=d.id, title=d.title, doc_number=d.doc_number, issuer=d.issuer,
-                   publish_date=d.publish_date, status=d.status.value, doc_type=d.doc_type,
-                   link=f"/api/documents/{d.id}")
+        return cls(
+            doc_id=d.id,
+            title=d.title,
+            doc_number=d.doc_number,
+            issuer=d.issuer,
+            publish_date=d.publish_date,
+            status=d.status.value,
+            doc_type=d.doc_type,
+            link=document_link(d.id),
+        )
 
 
 class SearchResult(DocSummary):

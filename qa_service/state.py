@@ -152,8 +152,12 @@ def term_weights_of(index: Any) -> Callable[[Sequence[str]], Sequence[float]] | 
 def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], library: Any = None) -> Snapshot:
     docs = list(index.documents.values())
     view = LibraryView(docs, library)
-    config = AnswerConfig(top_k=settings.top_k, answer_passages=min(5, settings.top_k),
-                          threshold=settings.abstain_threshold, hotline=settings.hotline)
+    config = AnswerConfig(
+        top_k=settings.top_k,
+        answer_passages=min(5, settings.top_k),
+        threshold=settings.abstain_threshold,
+        hotline=settings.hotline,
+    )
     answerer = Answerer(index, config, versions=view, term_weights=term_weights_of(index))
     faq = FaqMatcher(faq_items, index.tokenize, settings.faq_threshold)
     return Snapshot(index=index, library=view, answerer=answerer, faq=faq)
@@ -162,9 +166,15 @@ def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], 
 class AppState:
     """Everything routes need. `snapshot()` is the one read path; `swap()` the one write path."""
 
-    def __init__(self, settings: Settings, snapshot: Snapshot, store: Store,
-                 conversations: ConversationStore | None = None, limiter: RateLimiter | None = None,
-                 library_factory: Callable[[list[Document]], Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: Snapshot,
+        store: Store,
+        conversations: ConversationStore | None = None,
+        limiter: RateLimiter | None = None,
+        library_factory: Callable[[list[Document]], Any] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.conversations = conversations or ConversationStore()

@@ -87,8 +87,17 @@ class Store:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?)",
-                (rec.id, time.time(), rec.conversation_id, mask_personal(rec.question), mask_personal(rec.query),
-                 int(rec.abstained), rec.confidence, rec.source, json.dumps(list(rec.cited_doc_ids))),
+                (
+                    rec.id,
+                    time.time(),
+                    rec.conversation_id,
+                    mask_personal(rec.question),
+                    mask_personal(rec.query),
+                    int(rec.abstained),
+                    rec.confidence,
+                    rec.source,
+                    json.dumps(list(rec.cited_doc_ids)),
+                ),
             )
             self._db.commit()
 
@@ -98,8 +107,13 @@ class Store:
         if row is None:
             return None
         return AnswerRecord(
-            id=row["id"], conversation_id=row["conversation_id"], question=row["question"], query=row["query"],
-            abstained=bool(row["abstained"]), confidence=row["confidence"], source=row["source"],
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            question=row["question"],
+            query=row["query"],
+            abstained=bool(row["abstained"]),
+            confidence=row["confidence"],
+            source=row["source"],
             cited_doc_ids=tuple(json.loads(row["cited_doc_ids"])),
         )
 

@@ -34,15 +34,23 @@ def export_feedback(state: StateDep) -> StreamingResponse:
         for row in state.store.export_feedback():
             yield json.dumps(row, ensure_ascii=False) + "\n"
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson",
-                             headers={"Content-Disposition": 'attachment; filename="feedback.jsonl"'})
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="feedback.jsonl"'},
+    )
 
 
 # -- FAQ --------------------------------------------------------------------------
 def _faq_fields(body: FaqIn, state: AppState) -> tuple[str, str, str | None]:
     q = check_text(body.question, max_chars=state.settings.max_question_chars, what="问题")
-    a = check_text(body.answer, max_chars=MAX_FAQ_CHARS, empty=ErrorCode.INVALID_REQUEST,
-                   too_long=ErrorCode.INVALID_REQUEST, what="答案")
+    a = check_text(
+        body.answer,
+        max_chars=MAX_FAQ_CHARS,
+        empty=ErrorCode.INVALID_REQUEST,
+        too_long=ErrorCode.INVALID_REQUEST,
+        what="答案",
+    )
     doc_id = body.doc_id.strip() if body.doc_id else None
     if doc_id is not None:
         if not _DOC_ID.match(doc_id):
@@ -110,12 +118,14 @@ def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str
         if earlier:
             linked[d.id] = earlier[-1]
     logger.info("ingest: %d upserted, %d repealed", len(upserts), len(repeal_ids))
-    return IngestResponse(added=[d.id for d in upserts], removed=repeal_ids, documents=len(new_index.documents),
-                          linked=linked)
+    return IngestResponse(
+        added=[d.id for d in upserts], removed=repeal_ids, documents=len(new_index.documents), linked=linked
+    )
 
 
-@router.post("/documents", response_model=IngestResponse,
-             summary="新增或更新文件（同 id 则替换），自动关联旧版本与解读")
+@router.post(
+    "/documents", response_model=IngestResponse, summary="新增或更新文件（同 id 则替换），自动关联旧版本与解读"
+)
 def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
     if not body.documents:
         raise ApiError(ErrorCode.INVALID_REQUEST, "文件列表不能为空。")
@@ -129,10 +139,20 @@ def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
             raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件字段不正确：{str(exc)[:120]}") from None
         if not _DOC_ID.match(doc.id) or not isinstance(doc.text, str) or not doc.text.strip():
             raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件缺少有效的 id 或正文。")
-        check_text(doc.title or "无标题", max_chars=500, empty=ErrorCode.INVALID_REQUEST,
-                   too_long=ErrorCode.INVALID_REQUEST, what="标题")
-        check_text(doc.text, max_chars=2_000_000, empty=ErrorCode.INVALID_REQUEST,
-                   too_long=ErrorCode.INVALID_REQUEST, what="正文")
+        check_text(
+            doc.title or "无标题",
+            max_chars=500,
+            empty=ErrorCode.INVALID_REQUEST,
+            too_long=ErrorCode.INVALID_REQUEST,
+            what="标题",
+        )
+        check_text(
+            doc.text,
+            max_chars=2_000_000,
+            empty=ErrorCode.INVALID_REQUEST,
+            too_long=ErrorCode.INVALID_REQUEST,
+            what="正文",
+        )
         docs.append(doc)
     return _swap_rebuilt(state, docs, [])
 
@@ -154,5 +174,6 @@ def reindex(state: StateDep) -> ReindexResponse:
         new_index = open_index(state.settings, getattr(old, "encoder", None))
         link_versions(new_index)
         state.swap(state.rebuild_snapshot(new_index))
-    return ReindexResponse(documents=len(new_index.documents), passages=len(new_index),
-                           seconds=round(time.perf_counter() - t0, 3))
+    return ReindexResponse(
+        documents=len(new_index.documents), passages=len(new_index), seconds=round(time.perf_counter() - t0, 3)
+    )

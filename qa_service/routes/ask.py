@@ -37,13 +37,31 @@ def _faq_answer(snap: Snapshot, question: str, query: str, match: FaqMatch, hotl
         if passages:
             cite = snap.answerer.citation(passages[0])
         else:
-            cite = Citation(doc.id, "", doc.title, doc.doc_number, doc.issuer, doc.publish_date, doc.status, (),
-                            document_link(doc.id), doc.url)
+            cite = Citation(
+                doc.id,
+                "",
+                doc.title,
+                doc.doc_number,
+                doc.issuer,
+                doc.publish_date,
+                doc.status,
+                (),
+                document_link(doc.id),
+                doc.url,
+            )
         sentences = (AnswerSentence(match.item.answer, cite, -1, -1, match.score),)
     notices = snap.answerer.notices([s.citation for s in sentences])
     return Answer(
-        question=question, query=query, abstained=False, text=match.item.answer, sentences=sentences,
-        passages=(), confidence=match.score, notices=notices, hotline=hotline, source="faq",
+        question=question,
+        query=query,
+        abstained=False,
+        text=match.item.answer,
+        sentences=sentences,
+        passages=(),
+        confidence=match.score,
+        notices=notices,
+        hotline=hotline,
+        source="faq",
         signals={"faq_score": match.score, "faq_id": float(match.item.id)},
     )
 
@@ -67,23 +85,38 @@ def run_ask(state: AppState, req: AskRequest) -> AskResponse:
     else:
         answer = snap.answerer.answer(question, query=query, filters=filters)
         if settings.generator_enabled and not answer.abstained:
-            gen = Generator(settings.generator_base_url or "", settings.generator_model or "",
-                            settings.generator_api_key.get_secret_value() if settings.generator_api_key else None,
-                            settings.generator_timeout_s)
+            gen = Generator(
+                settings.generator_base_url or "",
+                settings.generator_model or "",
+                settings.generator_api_key.get_secret_value() if settings.generator_api_key else None,
+                settings.generator_timeout_s,
+            )
             answer = gen.rephrase(answer)
 
     answer_id = uuid.uuid4().hex
     cited = tuple(dict.fromkeys(s.citation.doc_id for s in answer.sentences))
-    state.store.record_answer(AnswerRecord(answer_id, conversation_id, question, query, answer.abstained,
-                                           answer.confidence, answer.source, cited))
+    state.store.record_answer(
+        AnswerRecord(
+            answer_id, conversation_id, question, query, answer.abstained, answer.confidence, answer.source, cited
+        )
+    )
     state.conversations.append(conversation_id, Turn(question, query))
-    logger.info("ask answered=%s source=%s conf=%.3f q=%s", not answer.abstained, answer.source,
-                answer.confidence, mask_personal(question)[:80])
+    logger.info(
+        "ask answered=%s source=%s conf=%.3f q=%s",
+        not answer.abstained,
+        answer.source,
+        answer.confidence,
+        mask_personal(question)[:80],
+    )
     return AskResponse.of(answer, answer_id, conversation_id)
 
 
-@router.post("/ask", response_model=AskResponse, dependencies=[Depends(rate_limit)],
-             summary="提问：返回带出处的答案或“未找到相关政策”")
+@router.post(
+    "/ask",
+    response_model=AskResponse,
+    dependencies=[Depends(rate_limit)],
+    summary="提问：返回带出处的答案或“未找到相关政策”",
+)
 def ask(req: AskRequest, state: StateDep) -> AskResponse:
     return run_ask(state, req)
 
@@ -93,10 +126,17 @@ def _sse(event: str, data: object) -> str:
 
 
 def _events(resp: AskResponse) -> Iterator[str]:
-    yield _sse("meta", {
-        "answer_id": resp.answer_id, "conversation_id": resp.conversation_id, "abstained": resp.abstained,
-        "confidence": resp.confidence, "source": resp.source, "resolved_question": resp.resolved_question,
-    })
+    yield _sse(
+        "meta",
+        {
+            "answer_id": resp.answer_id,
+            "conversation_id": resp.conversation_id,
+            "abstained": resp.abstained,
+            "confidence": resp.confidence,
+            "source": resp.source,
+            "resolved_question": resp.resolved_question,
+        },
+    )
     if resp.abstained or not resp.sentences or resp.source == "generated":
         yield _sse("delta", {"text": resp.answer})
     else:
@@ -112,12 +152,14 @@ def _events(resp: AskResponse) -> Iterator[str]:
 
 
 def _stream(resp: AskResponse) -> StreamingResponse:
-    return StreamingResponse(_events(resp), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _events(resp), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
-@router.post("/ask/stream", dependencies=[Depends(rate_limit)],
-             summary="提问（SSE 流式）：meta、sentence…、passages、done 事件")
+@router.post(
+    "/ask/stream", dependencies=[Depends(rate_limit)], summary="提问（SSE 流式）：meta、sentence…、passages、done 事件"
+)
 def ask_stream(req: AskRequest, state: StateDep) -> StreamingResponse:
     # The extractive answer takes milliseconds: build it first so bad input still gets a 4xx, then stream.
     return _stream(run_ask(state, req))

@@ -36,8 +36,9 @@ def rate_limit(request: Request, state: StateDep) -> None:
     wait = state.limiter.acquire(client_key(request))
     if wait > 0:
         seconds = max(1, math.ceil(wait))
-        raise ApiError(ErrorCode.RATE_LIMITED, f"请求过于频繁，请 {seconds} 秒后再试。",
-                       headers={"Retry-After": str(seconds)})
+        raise ApiError(
+            ErrorCode.RATE_LIMITED, f"请求过于频繁，请 {seconds} 秒后再试。", headers={"Retry-After": str(seconds)}
+        )
 
 
 def require_admin(request: Request, state: StateDep) -> None:
@@ -55,8 +56,9 @@ def require_admin(request: Request, state: StateDep) -> None:
 def _opt(value: str | None, what: str) -> str | None:
     if value is None or not value.strip():
         return None
-    return check_text(value, max_chars=MAX_FILTER_CHARS, empty=ErrorCode.BAD_FILTER,
-                      too_long=ErrorCode.BAD_FILTER, what=what)
+    return check_text(
+        value, max_chars=MAX_FILTER_CHARS, empty=ErrorCode.BAD_FILTER, too_long=ErrorCode.BAD_FILTER, what=what
+    )
 
 
 def parse_status(values: list[str] | str | None) -> frozenset[Status]:
@@ -83,8 +85,15 @@ def make_filters(f: FilterIn | None) -> Filters | None:
     return build_filters(f.status, f.issuer, f.date_from, f.date_to, f.region, f.topic, f.doc_type)
 
 
-def build_filters(status: list[str] | str | None, issuer: str | None, date_from: str | None, date_to: str | None,
-                  region: str | None, topic: str | None, doc_type: str | None) -> Filters | None:
+def build_filters(
+    status: list[str] | str | None,
+    issuer: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    region: str | None,
+    topic: str | None,
+    doc_type: str | None,
+) -> Filters | None:
     dates = {}
     for name, value in (("date_from", date_from), ("date_to", date_to)):
         v = _opt(value, "日期")
@@ -92,8 +101,12 @@ def build_filters(status: list[str] | str | None, issuer: str | None, date_from:
             dates[name] = v
     try:
         filters = Filters(
-            status=parse_status(status), issuer=_opt(issuer, "发文机关"), region=_opt(region, "地区"),
-            topic=_opt(topic, "主题"), doc_type=_opt(doc_type, "文件类型"), **dates,
+            status=parse_status(status),
+            issuer=_opt(issuer, "发文机关"),
+            region=_opt(region, "地区"),
+            topic=_opt(topic, "主题"),
+            doc_type=_opt(doc_type, "文件类型"),
+            **dates,
         )
     except ValueError as exc:
         if "after" in str(exc):

@@ -13,15 +13,24 @@ router = APIRouter(prefix="/api", tags=["评价"])
 MAX_COMMENT_CHARS = 1000
 
 
-@router.post("/feedback", response_model=FeedbackResponse, dependencies=[Depends(rate_limit)],
-             summary="对一次回答评价“有用 / 没用”，可附意见")
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    dependencies=[Depends(rate_limit)],
+    summary="对一次回答评价“有用 / 没用”，可附意见",
+)
 def feedback(req: FeedbackRequest, state: StateDep) -> FeedbackResponse:
     if not valid_conversation_id(req.answer_id):
         raise ApiError(ErrorCode.BAD_ID, "回答编号格式不正确。")
     comment = None
     if req.comment is not None and req.comment.strip():
-        comment = check_text(req.comment, max_chars=MAX_COMMENT_CHARS, empty=ErrorCode.INVALID_REQUEST,
-                             too_long=ErrorCode.INVALID_REQUEST, what="评价内容")
+        comment = check_text(
+            req.comment,
+            max_chars=MAX_COMMENT_CHARS,
+            empty=ErrorCode.INVALID_REQUEST,
+            too_long=ErrorCode.INVALID_REQUEST,
+            what="评价内容",
+        )
     if state.store.get_answer(req.answer_id) is None:
         raise ApiError(ErrorCode.ANSWER_NOT_FOUND)
     fid = state.store.add_feedback(req.answer_id, req.useful, comment)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from corpus.models import Document
-from index.answer import GENERIC_TERMS, highlight
+from index.answer import GENERIC_TERMS, document_link, highlight
 from index.config import SearchMode
 from index.types import Hit
 from qa_service.errors import ApiError, ErrorCode
@@ -39,11 +39,21 @@ def _result(doc: Document, score: float, hit: Hit | None, terms: list[str]) -> S
     snippet = text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")
     spans, marked = highlight(snippet, terms)
     return SearchResult(
-        doc_id=doc.id, title=doc.title, doc_number=doc.doc_number, issuer=doc.issuer,
-        publish_date=doc.publish_date, status=doc.status.value, doc_type=doc.doc_type,
-        link=f"/api/documents/{doc.id}", score=round(score, 6), region=doc.region,
-        passage_id=hit.passage.id if hit else None, heading_path=list(hit.passage.heading_path) if hit else [],
-        snippet=snippet, html=marked, highlights=list(spans),
+        doc_id=doc.id,
+        title=doc.title,
+        doc_number=doc.doc_number,
+        issuer=doc.issuer,
+        publish_date=doc.publish_date,
+        status=doc.status.value,
+        doc_type=doc.doc_type,
+        link=document_link(doc.id),
+        score=round(score, 6),
+        region=doc.region,
+        passage_id=hit.passage.id if hit else None,
+        heading_path=list(hit.passage.heading_path) if hit else [],
+        snippet=snippet,
+        html=marked,
+        highlights=list(spans),
     )
 
 
@@ -52,13 +62,18 @@ def _by_date(results: list[SearchResult]) -> list[SearchResult]:
     return sorted(results, key=lambda r: (r.publish_date is not None, r.publish_date or ""), reverse=True)
 
 
-@router.get("/search", response_model=SearchResponse, dependencies=[Depends(rate_limit)],
-            summary="精确检索：关键词 + 筛选（状态、发文机关、日期、地区、主题、文件类型），分页与排序")
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    dependencies=[Depends(rate_limit)],
+    summary="精确检索：关键词 + 筛选（状态、发文机关、日期、地区、主题、文件类型），分页与排序",
+)
 def search(
     state: StateDep,
     q: Annotated[str, Query(description="关键词、文号（如 国发〔2019〕5号）或文件标题；为空时按筛选条件列出文件")] = "",
-    status: Annotated[list[str] | None,
-                      Query(description="current / expired / superseded / unknown，可多选或逗号分隔")] = None,
+    status: Annotated[
+        list[str] | None, Query(description="current / expired / superseded / unknown，可多选或逗号分隔")
+    ] = None,
     issuer: Annotated[str | None, Query(description="发文机关（包含匹配）")] = None,
     date_from: Annotated[str | None, Query(description="发布日期起，YYYY-MM-DD")] = None,
     date_to: Annotated[str | None, Query(description="发布日期止，YYYY-MM-DD")] = None,
@@ -118,6 +133,12 @@ def search(
     if order is SortOrder.DATE:
         results = _by_date(results)
     start = (page - 1) * page_size
-    return SearchResponse(query=query, direct=direct, total=len(results), page=page, page_size=page_size,
-                          sort=order.value, results=results[start:start + page_size])
-
+    return SearchResponse(
+        query=query,
+        direct=direct,
+        total=len(results),
+        page=page,
+        page_size=page_size,
+        sort=order.value,
+        results=results[start : start + page_size],
+    )

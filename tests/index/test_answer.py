@@ -17,15 +17,30 @@ from index.config import IndexConfig, SearchMode
 from index.engine import PolicyIndex
 
 DOCS = [
-    Document(id="rent", title="历城区高校毕业生租房补贴办法", doc_number="历人社发〔2024〕3号",
-             publish_date="2024-03-01", status=Status.CURRENT,
-             text="第一条 为吸引高校毕业生来历城区就业，制定本办法。\n"
-                  "第二条 在区内就业且本人在济南市无自有住房的毕业生，每月发放租房补贴800元，最长发放36个月。\n"
-                  "第三条 申请人应当通过历城区人才服务平台提交申请。"),
-    Document(id="rent-old", title="历城区高校毕业生租房补贴暂行办法", publish_date="2019-01-01",
-             status=Status.SUPERSEDED, text="第二条 毕业生每月发放租房补贴500元，最长发放24个月。"),
-    Document(id="well", title="济南市城市供水条例", publish_date="2020-05-01", status=Status.CURRENT,
-             text="第十条 供水企业应当保证城市供水水质符合国家标准。\n第十一条 禁止擅自在公共供水管道上加压。"),
+    Document(
+        id="rent",
+        title="历城区高校毕业生租房补贴办法",
+        doc_number="历人社发〔2024〕3号",
+        publish_date="2024-03-01",
+        status=Status.CURRENT,
+        text="第一条 为吸引高校毕业生来历城区就业，制定本办法。\n"
+        "第二条 在区内就业且本人在济南市无自有住房的毕业生，每月发放租房补贴800元，最长发放36个月。\n"
+        "第三条 申请人应当通过历城区人才服务平台提交申请。",
+    ),
+    Document(
+        id="rent-old",
+        title="历城区高校毕业生租房补贴暂行办法",
+        publish_date="2019-01-01",
+        status=Status.SUPERSEDED,
+        text="第二条 毕业生每月发放租房补贴500元，最长发放24个月。",
+    ),
+    Document(
+        id="well",
+        title="济南市城市供水条例",
+        publish_date="2020-05-01",
+        status=Status.CURRENT,
+        text="第十条 供水企业应当保证城市供水水质符合国家标准。\n第十一条 禁止擅自在公共供水管道上加压。",
+    ),
 ]
 
 
@@ -58,13 +73,20 @@ def test_split_sentences_keeps_offsets_and_end_punctuation():
 
 def test_highlight_merges_overlaps_and_escapes_html():
     spans, html = highlight("<b>租房补贴</b>每月800元", ["租房", "租房补贴", "补贴", "800"])
-    assert spans == ((3, 7), (12, 15))
+    assert spans == ((3, 7), (13, 16))  # "<b>" is 3 chars, "</b>每月" 6 more
     assert html == "&lt;b&gt;<mark>租房补贴</mark>&lt;/b&gt;每月<mark>800</mark>元"
 
 
 def test_sentence_heading_path_follows_headings_inside_a_passage():
-    p = Passage(id="p", doc_id="d", position=0, text="第一章 总则\n第一条 目的。\n第二章 申请\n第五条 材料。",
-                start=0, end=30, heading_path=())
+    p = Passage(
+        id="p",
+        doc_id="d",
+        position=0,
+        text="第一章 总则\n第一条 目的。\n第二章 申请\n第五条 材料。",
+        start=0,
+        end=30,
+        heading_path=(),
+    )
     assert sentence_heading_path(p, p.text.index("第五条")) == ("第二章 申请", "第五条")
     assert sentence_heading_path(p, p.text.index("第一条")) == ("第一章 总则", "第一条")
 
@@ -76,7 +98,7 @@ def test_answer_picks_the_sentence_with_the_fact_and_cites_it(index):
     assert "800元" in first.text
     assert first.citation.doc_id == "rent" and first.citation.doc_number == "历人社发〔2024〕3号"
     assert first.citation.link == "/api/documents/rent" and first.citation.heading_path == ("第二条",)
-    assert DOCS[0].text[first.start:first.end] == first.text
+    assert DOCS[0].text[first.start : first.end] == first.text
     assert a.passages and any(p.highlights for p in a.passages)
 
 
@@ -104,9 +126,15 @@ def test_confidence_orders_on_topic_above_off_topic(index):
     assert 0.0 <= off < on <= 1.0
 
 
-@pytest.mark.parametrize("kw,msg", [({"top_k": 0}, "top_k"), ({"max_sentences": 4}, "max_sentences"),
-                                    ({"threshold": 1.5}, "threshold"), ({"top_k": 3, "answer_passages": 5},
-                                                                         "answer_passages")])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"max_sentences": 4}, "max_sentences"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"top_k": 3, "answer_passages": 5}, "answer_passages"),
+    ],
+)
 def test_config_validation(kw, msg):
     with pytest.raises(ValueError, match=msg):
         AnswerConfig(**kw)

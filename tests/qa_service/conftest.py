@@ -26,9 +26,17 @@ ADMIN_KEY = "test-admin-key"
 
 DOCS = [
     Document(
-        id="jn-jzz-2019", title="济南市居住证申领办法", doc_number="济政发〔2019〕3号", issuer="济南市人民政府",
-        publish_date="2019-05-10", status=Status.CURRENT, region="济南市", doc_type="办法", topics=("户籍",),
-        version_group="jn-jzz", supersedes="jn-jzz-2015",
+        id="jn-jzz-2019",
+        title="济南市居住证申领办法",
+        doc_number="济政发〔2019〕3号",
+        issuer="济南市人民政府",
+        publish_date="2019-05-10",
+        status=Status.CURRENT,
+        region="济南市",
+        doc_type="办法",
+        topics=("户籍",),
+        version_group="jn-jzz",
+        supersedes="jn-jzz-2015",
         text=(
             "第一章 总则\n第一条 为了保障流动人口合法权益，规范居住证管理，制定本办法。\n"
             "第二章 申领\n第五条 申领居住证应当提交下列材料：居民身份证、近期一寸免冠照片、居住地住址证明。\n"
@@ -37,8 +45,15 @@ DOCS = [
         ),
     ),
     Document(
-        id="jn-jzz-2015", title="济南市居住证申领办法", doc_number="济政发〔2015〕12号", issuer="济南市人民政府",
-        publish_date="2015-08-01", status=Status.SUPERSEDED, region="济南市", doc_type="办法", topics=("户籍",),
+        id="jn-jzz-2015",
+        title="济南市居住证申领办法",
+        doc_number="济政发〔2015〕12号",
+        issuer="济南市人民政府",
+        publish_date="2015-08-01",
+        status=Status.SUPERSEDED,
+        region="济南市",
+        doc_type="办法",
+        topics=("户籍",),
         version_group="jn-jzz",
         text=(
             "第一条 为了规范居住证管理，制定本办法。\n"
@@ -47,14 +62,26 @@ DOCS = [
         ),
     ),
     Document(
-        id="jn-jzz-jd", title="《济南市居住证申领办法》政策解读", issuer="济南市公安局", publish_date="2019-05-20",
-        status=Status.CURRENT, region="济南市", doc_type="解读", interprets="jn-jzz-2019",
+        id="jn-jzz-jd",
+        title="《济南市居住证申领办法》政策解读",
+        issuer="济南市公安局",
+        publish_date="2019-05-20",
+        status=Status.CURRENT,
+        region="济南市",
+        doc_type="解读",
+        interprets="jn-jzz-2019",
         text="一、出台背景\n新办法取消了居住证工本费，简化了申领材料，群众可以在居住地派出所就近办理。",
     ),
     Document(
-        id="lc-cydb-2023", title="历城区创业担保贷款实施细则", doc_number="历人社发〔2023〕8号",
-        issuer="济南市历城区人力资源和社会保障局", publish_date="2023-03-01", status=Status.CURRENT,
-        region="历城区", doc_type="细则", topics=("就业创业",),
+        id="lc-cydb-2023",
+        title="历城区创业担保贷款实施细则",
+        doc_number="历人社发〔2023〕8号",
+        issuer="济南市历城区人力资源和社会保障局",
+        publish_date="2023-03-01",
+        status=Status.CURRENT,
+        region="历城区",
+        doc_type="细则",
+        topics=("就业创业",),
         text=(
             "第一条 符合条件的个人创业者可以申请创业担保贷款。\n"
             "第二条 个人创业担保贷款最高额度为30万元，贷款期限最长不超过3年，财政部门给予贴息。\n"
@@ -62,14 +89,27 @@ DOCS = [
         ),
     ),
     Document(
-        id="jn-laji-2018", title="济南市生活垃圾分类暂行办法", doc_number="济政办发〔2018〕20号",
-        issuer="济南市人民政府办公厅", publish_date="2018-01-15", status=Status.EXPIRED, region="济南市",
-        doc_type="办法", topics=("城市管理",),
+        id="jn-laji-2018",
+        title="济南市生活垃圾分类暂行办法",
+        doc_number="济政办发〔2018〕20号",
+        issuer="济南市人民政府办公厅",
+        publish_date="2018-01-15",
+        status=Status.EXPIRED,
+        region="济南市",
+        doc_type="办法",
+        topics=("城市管理",),
         text="第三条 生活垃圾分为可回收物、有害垃圾、厨余垃圾和其他垃圾四类。\n第九条 本办法有效期三年。",
     ),
     Document(
-        id="sd-gljt-2022", title="山东省高龄津贴发放办法", doc_number="鲁民〔2022〕15号", issuer="山东省民政厅",
-        publish_date="2022-06-30", status=Status.CURRENT, region="山东省", doc_type="办法", topics=("养老",),
+        id="sd-gljt-2022",
+        title="山东省高龄津贴发放办法",
+        doc_number="鲁民〔2022〕15号",
+        issuer="山东省民政厅",
+        publish_date="2022-06-30",
+        status=Status.CURRENT,
+        region="山东省",
+        doc_type="办法",
+        topics=("养老",),
         text=(
             "第二条 具有本省户籍、年满80周岁的老年人，可以享受高龄津贴。\n"
             "第四条 80至89周岁老年人每人每月发放高龄津贴不低于100元，90周岁以上每人每月不低于200元。"
@@ -118,9 +158,14 @@ def policy_index() -> PolicyIndex:
 
 def make_settings(tmp_path, **overrides) -> Settings:
     base = dict(
-        data_dir=tmp_path, faq_path=tmp_path / "faq.jsonl", index_dir=tmp_path / "index",
-        sqlite_path=tmp_path / "qa.sqlite3", encoder="fake", admin_api_key=ADMIN_KEY,
-        rate_limit_per_minute=6000, rate_limit_burst=1000,
+        data_dir=tmp_path,
+        faq_path=tmp_path / "faq.jsonl",
+        index_dir=tmp_path / "index",
+        sqlite_path=tmp_path / "qa.sqlite3",
+        encoder="fake",
+        admin_api_key=ADMIN_KEY,
+        rate_limit_per_minute=6000,
+        rate_limit_burst=1000,
     )
     base.update(overrides)
     return Settings(**base)

@@ -31,7 +31,7 @@ def test_ask_cites_the_sentence_from_the_current_document(client):
     assert cite["heading_path"], "a citation names where in the document the sentence sits"
     # The cited offsets point at the sentence in the document's text.
     doc = client.get(cite["link"]).json()
-    assert doc["text"][first["start"]:first["end"]] == first["text"]
+    assert doc["text"][first["start"] : first["end"]] == first["text"]
     assert 0.0 <= d["confidence"] <= 1.0 and 1 <= len(d["sentences"]) <= 3
 
 
@@ -82,8 +82,10 @@ def test_stream_yields_sentences_and_ends_with_done(client):
     with client.stream("POST", "/api/ask/stream", json={"question": "80周岁老人高龄津贴每月多少"}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         body = "".join(r.iter_text())
-    events = [(b.split("\n")[0][len("event: "):], json.loads(b.split("\n")[1][len("data: "):]))
-              for b in body.strip().split("\n\n")]
+    events = [
+        (b.split("\n")[0][len("event: ") :], json.loads(b.split("\n")[1][len("data: ") :]))
+        for b in body.strip().split("\n\n")
+    ]
     names = [e for e, _ in events]
     assert names[0] == "meta" and names[-1] == "done" and "sentence" in names
     done = events[-1][1]
@@ -93,8 +95,11 @@ def test_stream_yields_sentences_and_ends_with_done(client):
 def test_stream_get_for_eventsource_and_abstention_as_delta(client):
     with client.stream("GET", "/api/ask/stream", params={"question": "你好"}) as r:
         body = "".join(r.iter_text())
-    assert "event: delta" in body and "未找到相关政策" in body and body.rstrip().split("\n\n")[-1].startswith(
-        "event: done")
+    assert (
+        "event: delta" in body
+        and "未找到相关政策" in body
+        and body.rstrip().split("\n\n")[-1].startswith("event: done")
+    )
 
 
 # -- /api/search ----------------------------------------------------------------
@@ -145,7 +150,7 @@ def test_document_shows_revisions_and_interpretations_both_ways(client):
     labels = [h["label"] for h in cur["outline"]]
     assert labels[:4] == ["第一章 总则", "第一条", "第二章 申领", "第五条"]
     fifth = cur["outline"][3]
-    assert cur["text"][fifth["start"]:].startswith("第五条")
+    assert cur["text"][fifth["start"] :].startswith("第五条")
     assert cur["sections"] and cur["sections"][0]["text"] in cur["text"]
     jd = client.get("/api/documents/jn-jzz-jd").json()
     assert jd["interprets"]["doc_id"] == "jn-jzz-2019"
@@ -191,8 +196,11 @@ def test_admin_disabled_without_configured_key(tmp_path, policy_index):
 def test_faq_crud_changes_what_ask_matches(client):
     q = "高龄津贴从几岁开始领？"
     assert ask(client, q)["source"] != "faq"
-    r = client.post("/api/admin/faq", headers=ADMIN,
-                    json={"question": q, "answer": "年满80周岁可以享受高龄津贴。", "doc_id": "sd-gljt-2022"})
+    r = client.post(
+        "/api/admin/faq",
+        headers=ADMIN,
+        json={"question": q, "answer": "年满80周岁可以享受高龄津贴。", "doc_id": "sd-gljt-2022"},
+    )
     assert r.status_code == 201
     faq_id = r.json()["id"]
     d = ask(client, "高龄津贴几岁开始领")
@@ -205,9 +213,14 @@ def test_faq_crud_changes_what_ask_matches(client):
 def test_ingest_new_version_swaps_index_and_links_revision(client, state):
     old_snapshot = state.snapshot()
     new = {
-        "id": "lc-cydb-2025", "title": "历城区创业担保贷款实施细则", "doc_number": "历人社发〔2025〕2号",
-        "issuer": "济南市历城区人力资源和社会保障局", "publish_date": "2025-02-01", "status": "current",
-        "version_group": "lc-cydb", "supersedes": "lc-cydb-2023",
+        "id": "lc-cydb-2025",
+        "title": "历城区创业担保贷款实施细则",
+        "doc_number": "历人社发〔2025〕2号",
+        "issuer": "济南市历城区人力资源和社会保障局",
+        "publish_date": "2025-02-01",
+        "status": "current",
+        "version_group": "lc-cydb",
+        "supersedes": "lc-cydb-2023",
         "text": "第二条 个人创业担保贷款最高额度为50万元，贷款期限最长不超过3年。",
     }
     r = client.post("/api/admin/documents", headers=ADMIN, json={"documents": [new]})
@@ -237,3 +250,15 @@ def test_pages_and_openapi_are_served(client):
     assert "/api/search" in client.get("/console").text
     spec = client.get("/openapi.json").json()
     assert {"/api/ask", "/api/search", "/api/documents/{doc_id}", "/api/feedback"} <= set(spec["paths"])
+
+
+def test_internal_failure_is_an_enveloped_500_not_a_crash(client, state, monkeypatch, caplog):
+    def broken(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(state.store, "record_answer", broken)
+    r = client.post("/api/ask", json={"question": "创业担保贷款额度"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert "12345" in r.json()["error"]["message"]
+    assert "disk full" in caplog.text  # logged for operators, not shown to residents
+    assert "disk full" not in r.text

@@ -13,7 +13,9 @@ from qa_service.ratelimit import RateLimiter
 tok = Tokenizer().tokenize
 
 
-@pytest.mark.parametrize("q", ["那需要什么材料？", "那最多能贷多少？", "它的有效期多久", "要多长时间", "如果是外地户口呢"])
+@pytest.mark.parametrize(
+    "q", ["那需要什么材料？", "那最多能贷多少？", "它的有效期多久", "要多长时间", "如果是外地户口呢"]
+)
 def test_elliptical_questions_are_follow_ups(q):
     assert is_follow_up(q, tok)
 

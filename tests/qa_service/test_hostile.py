@@ -14,8 +14,17 @@ ADMIN = {"X-API-Key": ADMIN_KEY}
 JSON = {"Content-Type": "application/json"}
 
 HOSTILE_STRINGS = [
-    "", "   ", "\n\t", "\x00", "居住证\x00材料", "a" * 100_000, "居" * 5_000,
-    "'; DROP TABLE answers; --", "<script>alert(1)</script>", "\ud800", "abc\udfffdef",
+    "",
+    "   ",
+    "\n\t",
+    "\x00",
+    "居住证\x00材料",
+    "a" * 100_000,
+    "居" * 5_000,
+    "'; DROP TABLE answers; --",
+    "<script>alert(1)</script>",
+    "\ud800",
+    "abc\udfffdef",
 ]
 
 # (method, path, json body builder) for every JSON endpoint; the hostile value goes in the text field.
@@ -27,8 +36,12 @@ BODY_ENDPOINTS = [
     ("POST", "/api/admin/documents", lambda v: {"documents": [{"id": v, "title": "t", "text": "正文"}]}),
 ]
 ALL_ENDPOINTS = [m_p for m_p in [(m, p) for m, p, _ in BODY_ENDPOINTS]] + [
-    ("GET", "/api/search"), ("GET", "/api/documents/x"), ("GET", "/api/ask/stream"),
-    ("PUT", "/api/admin/faq/1"), ("DELETE", "/api/admin/faq/1"), ("GET", "/api/admin/feedback/export"),
+    ("GET", "/api/search"),
+    ("GET", "/api/documents/x"),
+    ("GET", "/api/ask/stream"),
+    ("PUT", "/api/admin/faq/1"),
+    ("DELETE", "/api/admin/faq/1"),
+    ("GET", "/api/admin/feedback/export"),
 ]
 
 
@@ -64,12 +77,27 @@ def test_hostile_strings_in_json_bodies(client, method, path, make, value):
 
 
 @pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in BODY_ENDPOINTS])
-@pytest.mark.parametrize("raw", [
-    b"", b"{", b"not json", b"[]", b"null", b"123", b'{"question": 123}', b'{"question": null}',
-    b'{"question": ["a"]}', b'{"question": {"x": 1}}', b'{"question": "ok", "unknown": 1}',
-    b'{"question": "\xff\xfe\xfd"}', b"\xef\xbb\xbf{}", b'{"answer_id": 5, "useful": "maybe"}',
-    b'{"question": "\\u0000"}',
-], ids=range(15))
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"{",
+        b"not json",
+        b"[]",
+        b"null",
+        b"123",
+        b'{"question": 123}',
+        b'{"question": null}',
+        b'{"question": ["a"]}',
+        b'{"question": {"x": 1}}',
+        b'{"question": "ok", "unknown": 1}',
+        b'{"question": "\xff\xfe\xfd"}',
+        b"\xef\xbb\xbf{}",
+        b'{"answer_id": 5, "useful": "maybe"}',
+        b'{"question": "\\u0000"}',
+    ],
+    ids=range(15),
+)
 def test_malformed_and_wrongly_typed_bodies(client, method, path, raw):
     r = _send(client, method, path, content=raw, headers=JSON)
     assert_envelope(r)
@@ -82,25 +110,45 @@ def test_ten_megabyte_body_is_rejected_before_parsing(client, method, path):
     assert r.json()["error"]["code"] == "BODY_TOO_LARGE"
 
 
-@pytest.mark.parametrize("params", [
-    {"q": "a" * 60_000}, {"q": "居住证\x00"}, {"q": "居住证", "page": "-1"}, {"q": "居住证", "page": "0"},
-    {"q": "居住证", "page": "99999999999999999999"}, {"q": "居住证", "page": "abc"},
-    {"q": "居住证", "page_size": "0"}, {"q": "居住证", "page_size": "100000"},
-    {"q": "居住证", "status": "valid"}, {"q": "居住证", "status": "current,bogus"},
-    {"q": "居住证", "sort": "random"}, {"q": "居住证", "mode": "rrf"},
-    {"q": "居住证", "date_from": "2020-13-45"}, {"q": "居住证", "date_to": "yesterday"},
-    {"q": "居住证", "date_from": "2024-01-01", "date_to": "2020-01-01"},
-    {"q": "居住证", "issuer": "x" * 10_000}, {"date_from": "2020/01/01"},
-], ids=range(17))
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "a" * 60_000},
+        {"q": "居住证\x00"},
+        {"q": "居住证", "page": "-1"},
+        {"q": "居住证", "page": "0"},
+        {"q": "居住证", "page": "99999999999999999999"},
+        {"q": "居住证", "page": "abc"},
+        {"q": "居住证", "page_size": "0"},
+        {"q": "居住证", "page_size": "100000"},
+        {"q": "居住证", "status": "valid"},
+        {"q": "居住证", "status": "current,bogus"},
+        {"q": "居住证", "sort": "random"},
+        {"q": "居住证", "mode": "rrf"},
+        {"q": "居住证", "date_from": "2020-13-45"},
+        {"q": "居住证", "date_to": "yesterday"},
+        {"q": "居住证", "date_from": "2024-01-01", "date_to": "2020-01-01"},
+        {"q": "居住证", "issuer": "x" * 10_000},
+        {"date_from": "2020/01/01"},
+    ],
+    ids=range(17),
+)
 def test_bad_search_parameters(client, params):
     # urlencode turns NUL into %00, which the HTTP client would refuse to send raw.
     assert_envelope(client.get("/api/search?" + urlencode(params)))
 
 
-@pytest.mark.parametrize("params", [
-    {"q": "'; DROP TABLE answers; --"}, {"q": "<script>alert(1)</script>"}, {"q": "%00%ff"},
-    {"q": "居住证", "issuer": "不存在的机关"}, {"q": "？？？"}, {"q": "居住证", "page": "200"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "'; DROP TABLE answers; --"},
+        {"q": "<script>alert(1)</script>"},
+        {"q": "%00%ff"},
+        {"q": "居住证", "issuer": "不存在的机关"},
+        {"q": "？？？"},
+        {"q": "居住证", "page": "200"},
+    ],
+)
 def test_odd_but_valid_search_parameters_succeed(client, params):
     r = client.get("/api/search", params=params)
     assert r.status_code == 200
@@ -133,11 +181,20 @@ def test_bad_conversation_id_and_filters_on_ask(client):
     assert_envelope(client.post("/api/ask", json={"question": "居住证", "filters": {"date_from": "2020-02-30"}}))
 
 
-@pytest.mark.parametrize("doc", [
-    {"id": "x"}, {"id": "", "text": "正文"}, {"id": "x", "text": ""}, {"id": "x", "text": "正文", "status": "alive"},
-    {"id": "x", "text": "正文", "topics": 5}, {"id": "x", "text": "正文", "bogus_field": 1},
-    {"id": "x", "text": 12}, {"id": "x", "title": "\ud800", "text": "正文"},
-], ids=range(8))
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"id": "x"},
+        {"id": "", "text": "正文"},
+        {"id": "x", "text": ""},
+        {"id": "x", "text": "正文", "status": "alive"},
+        {"id": "x", "text": "正文", "topics": 5},
+        {"id": "x", "text": "正文", "bogus_field": 1},
+        {"id": "x", "text": 12},
+        {"id": "x", "title": "\ud800", "text": "正文"},
+    ],
+    ids=range(8),
+)
 def test_bad_ingest_documents(client, doc):
     import json
 
