@@ -231,6 +231,16 @@ def sentence_heading_path(passage: Passage, offset: int) -> tuple[str, ...]:
     return tuple(label for _, label in stack)
 
 
+def join_sentences(sentences: Sequence[str]) -> str:
+    """Concatenate; a sentence cut without end punctuation (a heading, a list item) gets "；"."""
+    out = ""
+    for sent in sentences:
+        if out and out[-1] not in "。！？!?；;…":
+            out += "；"
+        out += sent
+    return out
+
+
 def _default_weights(tokens: Sequence[str]) -> list[float]:
     # Without corpus statistics, longer words are the more specific ones.
     return [1.0 if len(t) >= 2 else 0.4 for t in tokens]
@@ -274,7 +284,7 @@ class Answerer:
             return self._abstain(question, query, hits, signals, confidence)
         passages = tuple(self._supporting(h, terms) for h in hits)
         notices = self.notices([s.citation for s in sentences])
-        text = "".join(s.text for s in sentences)
+        text = join_sentences([s.text for s in sentences])
         if notices:
             text += "（" + "；".join(n.message for n in notices) + "）"
         return Answer(

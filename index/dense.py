@@ -23,6 +23,8 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 # Below this many allowed rows, exact search over them is cheaper and exact.
 EXACT_FALLBACK_ROWS = 20_000
+# The embedding cache is written after every this many new vectors.
+SAVE_EVERY = 4096
 
 
 class DenseIndex:
@@ -157,6 +159,8 @@ class EmbeddingCache:
                 self._keys[keys[i]] = base + off
             self._dirty = True
             done += len(part)
+            if done % SAVE_EVERY < len(part):
+                self.save()  # a long encoding run that dies keeps most of its work
             if progress:
                 progress("encode", done, len(missing))
         return out

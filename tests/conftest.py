@@ -49,3 +49,17 @@ def tiny_docs() -> list[Document]:
 @pytest.fixture()
 def docs() -> list[Document]:
     return tiny_docs()
+
+
+MODEL_DIR = REPO / "models" / "multilingual-e5-small"
+
+
+@pytest.fixture(scope="session")
+def real_encoder():
+    """The converted e5-small model (int8 ONNX), as `make test` prepares it before running pytest."""
+    from index.encoder_onnx import onnx_path
+    from index.encoders import load_encoder
+
+    if not onnx_path(MODEL_DIR).is_file():
+        pytest.fail(f"the offline model is not converted at {MODEL_DIR}: run `make model` (make test does)")
+    return load_encoder("onnx", MODEL_DIR)

@@ -143,3 +143,11 @@ def test_config_validation(kw, msg):
 def test_empty_question_is_rejected(index):
     with pytest.raises(ValueError, match="non-empty"):
         make(index).answer("   ")
+
+
+def test_join_sentences_separates_unpunctuated_pieces():
+    from index.answer import join_sentences
+
+    assert join_sentences(["每月800元。", "历城区居住证办理指南", "需要身份证。"]) == (
+        "每月800元。历城区居住证办理指南；需要身份证。"
+    )

@@ -125,7 +125,8 @@ def test_replace_and_add_without_rebuild(hybrid_index):
     n_before, n_emp = len(hybrid_index), len(hybrid_index.passages_of("emp"))
     changed = Document(id="emp", title="历城区高校毕业生就业补贴办法", text="第一条 高校毕业生见习补贴每人每月2000元。",
                        status=Status.CURRENT)
-    extra = Document(id="car", title="历城区汽车以旧换新补贴实施细则", text="报废旧车并购买新能源汽车的，给予以旧换新补贴一万元。")
+    extra = Document(id="car", title="历城区汽车以旧换新补贴实施细则",
+                     text="报废旧车并购买新能源汽车的，给予以旧换新补贴一万元。")
     hybrid_index.add([changed, extra])
     assert _docs(hybrid_index.search("以旧换新", top_k=1)) == ["car"]
     hits = hybrid_index.search("高校毕业生见习补贴", top_k=3)
