@@ -140,29 +140,32 @@ class EmbeddingCache:
         all_vecs = np.concatenate(self._vecs) if len(self._vecs) > 1 else (self._vecs[0] if self._vecs else None)
         if all_vecs is not None:
             self._vecs = [all_vecs]
-        missing: list[int] = []
         keys = [self.key(t) for t in texts]
+        # One encoding per distinct uncached text: rows of the store and its keys stay one-to-one.
+        missing: dict[bytes, int] = {}
         for i, k in enumerate(keys):
-            j = self._keys.get(k)
-            if j is None:
-                missing.append(i)
-            else:
-                out[i] = all_vecs[j]
+            if k not in self._keys and k not in missing:
+                missing[k] = i
+        todo = list(missing.items())
         done = 0
-        for start in range(0, len(missing), batch):
-            part = missing[start:start + batch]
-            vecs = np.asarray(encode_fn([texts[i] for i in part]), dtype=np.float32)
+        for start in range(0, len(todo), batch):
+            part = todo[start:start + batch]
+            vecs = np.asarray(encode_fn([texts[i] for _, i in part]), dtype=np.float32)
             base = sum(len(v) for v in self._vecs)
             self._vecs.append(vecs)
-            for off, i in enumerate(part):
-                out[i] = vecs[off]
-                self._keys[keys[i]] = base + off
+            for off, (k, _) in enumerate(part):
+                self._keys[k] = base + off
             self._dirty = True
             done += len(part)
             if done % SAVE_EVERY < len(part):
                 self.save()  # a long encoding run that dies keeps most of its work
             if progress:
-                progress("encode", done, len(missing))
+                progress("encode", done, len(todo))
+        if todo:
+            all_vecs = np.concatenate(self._vecs)
+            self._vecs = [all_vecs]
+        for i, k in enumerate(keys):
+            out[i] = all_vecs[self._keys[k]]
         return out
 
     def save(self) -> None:
@@ -170,6 +173,7 @@ class EmbeddingCache:
             return
         self.path.mkdir(parents=True, exist_ok=True)
         vecs = np.concatenate(self._vecs) if self._vecs else np.zeros((0, self.dim), np.float32)
+        self._vecs = [vecs]
         keys = np.zeros((len(self._keys), 16), dtype=np.uint8)
         for k, i in self._keys.items():
             keys[i] = np.frombuffer(k, dtype=np.uint8)

@@ -93,3 +93,20 @@ def test_embedding_cache_encodes_each_text_once(tmp_path):
     other = EmbeddingCache(tmp_path, "other-model", 2)
     other.encode(["甲"], enc)
     assert calls[-1] == "甲"
+
+
+def test_embedding_cache_duplicates_and_periodic_saves(tmp_path, monkeypatch):
+    monkeypatch.setattr("index.dense.SAVE_EVERY", 2)
+    calls: list[str] = []
+
+    def enc(texts):
+        calls.extend(texts)
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    cache = EmbeddingCache(tmp_path, "fake", 2)
+    texts = ["同一段文字", "另一段", "同一段文字", "第三段文字内容"]
+    out = cache.encode(texts, enc, batch=2)
+    assert calls == ["同一段文字", "另一段", "第三段文字内容"]
+    np.testing.assert_array_equal(out[0], out[2])
+    # Saved as it went: a new cache over the same folder already knows every text.
+    assert len(EmbeddingCache(tmp_path, "fake", 2)) == 3
