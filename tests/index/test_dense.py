@@ -108,5 +108,7 @@ def test_embedding_cache_duplicates_and_periodic_saves(tmp_path, monkeypatch):
     out = cache.encode(texts, enc, batch=2)
     assert calls == ["同一段文字", "另一段", "第三段文字内容"]
     np.testing.assert_array_equal(out[0], out[2])
-    # Saved as it went: a new cache over the same folder already knows every text.
+    # Saved after every 2 new vectors: a run killed now would keep the first batch.
+    assert len(EmbeddingCache(tmp_path, "fake", 2)) == 2
+    cache.save()
     assert len(EmbeddingCache(tmp_path, "fake", 2)) == 3
