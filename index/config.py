@@ -50,8 +50,13 @@ class IndexConfig:
     tokenizer_mode: str = "search"
     mode: SearchMode = SearchMode.HYBRID
     fusion: FusionMethod = FusionMethod.SCORE
-    # Weight of BM25 in the fused score (dense gets 1 - weight).
+    # Weight of BM25 in the fused score (dense gets 1 - weight) is
+    #   clip(bm25_weight + bm25_weight_slope * lexical_match, 0, 1),
+    # where lexical_match = best BM25 score / sum of the query terms' IDF, in [0, ~1]: high when a
+    # passage repeats the question's own words (lexical evidence is then reliable), low for
+    # colloquial questions that share few words with the policy. A slope of 0 is a fixed weight.
     bm25_weight: float = 0.5
+    bm25_weight_slope: float = 0.0
     rrf_k: int = 60
     # Candidates taken from each side before fusion.
     candidates: int = 200
@@ -66,6 +71,8 @@ class IndexConfig:
             raise ValueError(f"chunk_max_chars must be 50..5000, got {self.chunk_max_chars}")
         if not 0.0 <= self.bm25_weight <= 1.0:
             raise ValueError(f"bm25_weight must be in [0, 1], got {self.bm25_weight}")
+        if not -2.0 <= self.bm25_weight_slope <= 2.0:
+            raise ValueError(f"bm25_weight_slope must be in [-2, 2], got {self.bm25_weight_slope}")
         if self.rrf_k < 1:
             raise ValueError(f"rrf_k must be >= 1, got {self.rrf_k}")
         if not 10 <= self.candidates <= 5_000:

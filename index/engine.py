@@ -246,8 +246,9 @@ class PolicyIndex:
                 fused = dn.astype(np.float64)
                 parts = {"dense": dn}
             else:
-                fused = self._fuse(bm[cand], dn)
-                parts = {"bm25": bm[cand], "dense": dn}
+                w = self.bm25_weight_for(tokens, float(bm.max()) if bm.size else 0.0)
+                fused = self._fuse(bm[cand], dn, w)
+                parts = {"bm25": bm[cand], "dense": dn, "bm25_weight": np.full(len(cand), w)}
         if not cand.size:
             return []
         if self.config.stale_penalty < 1.0:
@@ -259,8 +260,16 @@ class PolicyIndex:
         return [Hit(self.passages[int(cand[i])], float(fused[i]),
                     {k: float(v[i]) for k, v in parts.items()}) for i in order]
 
-    def _fuse(self, bm: np.ndarray, dn: np.ndarray) -> np.ndarray:
-        w = self.config.bm25_weight
+    def bm25_weight_for(self, tokens: Sequence[str], best_bm25: float) -> float:
+        """The query's BM25 weight in fusion (see IndexConfig.bm25_weight_slope)."""
+        cfg = self.config
+        if cfg.bm25_weight_slope == 0.0:
+            return cfg.bm25_weight
+        idf_sum = float(self.bm25.idf_of(self.bm25.query_ids(tokens)).sum())
+        match = best_bm25 / idf_sum if idf_sum > 0 else 0.0
+        return min(1.0, max(0.0, cfg.bm25_weight + cfg.bm25_weight_slope * match))
+
+    def _fuse(self, bm: np.ndarray, dn: np.ndarray, w: float) -> np.ndarray:
         if self.config.fusion is FusionMethod.RRF:
             # Unmatched BM25 candidates (score 0) were not retrieved lexically.
             r_bm = np.where(bm > 0, fusion.ranks(bm), 0)

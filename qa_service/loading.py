@@ -31,6 +31,7 @@ def index_config(settings: Settings) -> IndexConfig:
         mode=SearchMode.from_str(settings.search_mode),
         fusion=FusionMethod.from_str(settings.fusion),
         bm25_weight=settings.bm25_weight,
+        bm25_weight_slope=settings.bm25_weight_slope,
         rrf_k=settings.rrf_k,
     )
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_ABSTAIN_THRESHOLD
+from index.config import IndexConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_CORPUS = REPO_ROOT / "corpus" / "demo"
@@ -34,10 +35,12 @@ class Settings(BaseSettings):
     encoder: str = "onnx"
     model_path: Path = REPO_ROOT / "models" / "multilingual-e5-small"
     search_mode: str = "hybrid"
-    fusion: str = "score"  # "score" (normalised convex combination) or "rrf"
-    bm25_weight: float = Field(0.5, ge=0.0, le=1.0)
-    rrf_k: int = Field(60, ge=1, le=1000)
-    chunk_max_chars: int = Field(300, ge=50, le=5000)
+    # Retrieval defaults are the tuned ones in index.config.IndexConfig (see README, "Evaluation").
+    fusion: str = IndexConfig.fusion.value  # "score" (normalised convex combination) or "rrf"
+    bm25_weight: float = Field(IndexConfig.bm25_weight, ge=0.0, le=1.0)
+    bm25_weight_slope: float = Field(IndexConfig.bm25_weight_slope, ge=-2.0, le=2.0)
+    rrf_k: int = Field(IndexConfig.rrf_k, ge=1, le=1000)
+    chunk_max_chars: int = Field(IndexConfig.chunk_max_chars, ge=50, le=5000)
 
     top_k: int = Field(10, ge=1, le=100)  # passages the answer is built from
     abstain_threshold: float = Field(DEFAULT_ABSTAIN_THRESHOLD, ge=0.0, le=1.0)  # eval answers --calibrate

@@ -107,7 +107,7 @@ def test_dense_needs_encoder(bm25_index):
 def test_hybrid_reports_both_signals(hybrid_index):
     hit = hybrid_index.search("高校毕业生灵活就业社保补贴", top_k=1)[0]
     assert hit.doc_id == "emp"
-    assert set(hit.scores) == {"bm25", "dense"}
+    assert set(hit.scores) == {"bm25", "dense", "bm25_weight"}
     assert hit.scores["bm25"] > 0
 
 
@@ -221,3 +221,15 @@ def test_rrf_and_score_fusion_both_rank_the_obvious_document_first():
         idx = PolicyIndex.build(tiny_docs(), IndexConfig(fusion=fusion, chunk_max_chars=120), encoder=_fake_encoder())
         assert idx.search("高校毕业生就业社保补贴", top_k=1)[0].doc_id == "emp"
         assert np.isfinite([h.score for h in idx.search("老旧小区", top_k=5)]).all()
+
+
+def test_adaptive_bm25_weight_follows_lexical_match():
+    idx = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.2, bm25_weight_slope=0.6, chunk_max_chars=120),
+                            encoder=_fake_encoder())
+    verbatim = idx.search("吸纳高校毕业生就业的小微企业按每人每月500元给予社保补贴", top_k=1)[0]
+    loose = idx.search("补贴 入学 改造 税收", top_k=1)[0]
+    # A question that repeats a passage's words leans on BM25 more than a loose keyword list.
+    assert verbatim.scores["bm25_weight"] > loose.scores["bm25_weight"] >= 0.2
+    assert verbatim.scores["bm25_weight"] <= 0.8 + 1e-9
+    fixed = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.3), encoder=_fake_encoder())
+    assert fixed.search("高校毕业生", top_k=1)[0].scores["bm25_weight"] == 0.3
