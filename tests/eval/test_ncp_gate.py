@@ -11,7 +11,7 @@ from index.config import IndexConfig, SearchMode
 from index.engine import PolicyIndex
 
 # Set by the lead from a measured run; lower it only with a reason in the commit message.
-NCP_BM25_NDCG10_FLOOR = 0.80
+NCP_BM25_NDCG10_FLOOR = 0.83  # measured 0.846 (README, Evaluation)
 
 
 @pytest.mark.slow
