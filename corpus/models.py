@@ -5,26 +5,32 @@ Dates are ISO strings ("2025-07-09") so the models serialise to JSON as they are
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Self
 
 
-class Status(str, Enum):
+class ChoiceEnum(str, Enum):
+    """A string enum whose parse error names the setting and lists the valid values."""
+
+    @classmethod
+    def from_str(cls, value: str) -> Self:
+        try:
+            return cls(value.strip().lower())
+        except (ValueError, AttributeError):
+            label = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", cls.__name__).lower()
+            allowed = ", ".join(m.value for m in cls)
+            raise ValueError(f"{label} must be one of {allowed}, got {value!r}") from None
+
+
+class Status(ChoiceEnum):
     """Validity of a document. `superseded` means a newer version replaced it."""
 
     CURRENT = "current"
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def from_str(cls, value: str) -> Status:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            allowed = ", ".join(s.value for s in cls)
-            raise ValueError(f"status must be one of {allowed}, got {value!r}") from None
 
     @property
     def in_force(self) -> bool:

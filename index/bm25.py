@@ -11,28 +11,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from enum import Enum
 from pathlib import Path
 
 import bm25s
 import numpy as np
 
+from corpus.models import ChoiceEnum
+
 logger = logging.getLogger(__name__)
 
 
-class BM25Method(str, Enum):
+class BM25Method(ChoiceEnum):
     LUCENE = "lucene"
     ROBERTSON = "robertson"
     ATIRE = "atire"
-
-    @classmethod
-    def from_str(cls, value: str) -> BM25Method:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"BM25 method must be one of {', '.join(m.value for m in cls)}, got {value!r}"
-            ) from None
 
 
 def _idf(method: BM25Method, df: np.ndarray, n: int) -> np.ndarray:

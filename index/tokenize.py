@@ -13,11 +13,12 @@ import multiprocessing as mp
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from enum import Enum
 from importlib import resources
 from pathlib import Path
 
 import jieba
+
+from corpus.models import ChoiceEnum
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +29,11 @@ _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 jieba.setLogLevel(logging.WARNING)
 
 
-class TokenizerMode(str, Enum):
+class TokenizerMode(ChoiceEnum):
     """`search` adds the sub-words of long words (高校毕业生 -> 高校, 毕业, 毕业生)."""
 
     SEARCH = "search"
     PRECISE = "precise"
-
-    @classmethod
-    def from_str(cls, value: str) -> TokenizerMode:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"tokenizer mode must be one of {', '.join(m.value for m in cls)}, got {value!r}"
-            ) from None
 
 
 def _read_resource(name: str) -> str:

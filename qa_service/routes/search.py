@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from corpus.models import Document
+from corpus.models import ChoiceEnum, Document
 from index.answer import GENERIC_TERMS, document_link, highlight
 from index.config import SearchMode
 from index.types import Hit
@@ -22,16 +21,9 @@ MAX_RESULTS = 200  # deepest result reachable by paging
 SNIPPET_CHARS = 160
 
 
-class SortOrder(str, Enum):
+class SortOrder(ChoiceEnum):
     RELEVANCE = "relevance"
     DATE = "date"
-
-    @classmethod
-    def from_str(cls, value: str) -> SortOrder:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            raise ValueError(f"sort must be one of {', '.join(s.value for s in cls)}, got {value!r}") from None
 
 
 def _result(doc: Document, score: float, hit: Hit | None, terms: list[str]) -> SearchResult:
