@@ -38,8 +38,9 @@ class IndexConfig:
     # where lexical_match = best BM25 score / sum of the query terms' IDF, in [0, ~1]: high when a
     # passage repeats the question's own words (lexical evidence is then reliable), low for
     # colloquial questions that share few words with the policy. A slope of 0 is a fixed weight.
-    bm25_weight: float = 0.5
-    bm25_weight_slope: float = 0.0
+    # Tuned on ncp-dev + resident-qa-dev together (README, "Evaluation"): w = 0.1 + 0.7 * match.
+    bm25_weight: float = 0.1
+    bm25_weight_slope: float = 0.7
     rrf_k: int = 60
     # Candidates taken from each side before fusion.
     candidates: int = 200

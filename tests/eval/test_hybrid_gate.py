@@ -60,6 +60,7 @@ def test_hybrid_beats_both_halves(subset, gate_index, name):
         ev = evaluate(Config(mode.value, ModeRetriever(gate_index, mode)), data, top_k=100, passages=300)
         assert ev.n_errors == 0
         scores[mode.value] = ev.metrics["ndcg@10"]
+    print(f"\n{name} subset nDCG@10: {scores}")  # shown in CI logs with -rA / on failure
     best_half = max(scores["bm25"], scores["dense"])
     assert scores["hybrid"] >= best_half - TOLERANCE, f"{name}: {scores}"
     assert scores["hybrid"] >= FLOORS[name], f"{name}: hybrid nDCG@10 {scores['hybrid']:.4f} < {FLOORS[name]}"

@@ -231,5 +231,6 @@ def test_adaptive_bm25_weight_follows_lexical_match():
     # A question that repeats a passage's words leans on BM25 more than a loose keyword list.
     assert verbatim.scores["bm25_weight"] > loose.scores["bm25_weight"] >= 0.2
     assert verbatim.scores["bm25_weight"] <= 0.8 + 1e-9
-    fixed = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.3), encoder=_fake_encoder())
+    fixed = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.3, bm25_weight_slope=0.0),
+                              encoder=_fake_encoder())
     assert fixed.search("高校毕业生", top_k=1)[0].scores["bm25_weight"] == 0.3
