@@ -20,10 +20,12 @@ from index.engine import PolicyIndex
 
 N_NCP = 120
 DISTRACTOR_EVERY = 25
-# Measured on this subset (see the README); lower only with a reason in the commit message.
-FLOORS = {"ncp-dev": 0.85, "resident-qa-dev": 0.85}
-# Hybrid may trail the better half by at most this much on either set.
-TOLERANCE = 0.005
+# Measured on this subset: ncp-dev BM25 0.954 / dense 0.888 / hybrid 0.953; resident-qa-dev
+# 0.925 / 0.957 / 0.970. Lower only with a reason in the commit message.
+FLOORS = {"ncp-dev": 0.93, "resident-qa-dev": 0.95}
+# With few distractors BM25 is near its ceiling on the ncp subset (the full set shows the
+# real gap: 0.846 -> 0.869); one question's rank swap moves nDCG@10 by ~0.008 here.
+TOLERANCE = 0.01
 
 
 @pytest.fixture(scope="module")
