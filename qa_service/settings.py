@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.answer import DEFAULT_ABSTAIN_THRESHOLD
+from index.answer import DEFAULT_ABSTAIN_THRESHOLD, AnswerConfig
 from index.config import IndexConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     top_k: int = Field(10, ge=1, le=100)  # passages the answer is built from
     abstain_threshold: float = Field(DEFAULT_ABSTAIN_THRESHOLD, ge=0.0, le=1.0)  # eval answers --calibrate
+    # Share of the answer confidence given to the top passage's embedding similarity (fitted to e5-small's
+    # cosine range; set 0 for a model whose similarities live elsewhere, or for the test fake).
+    abstain_dense_weight: float = Field(AnswerConfig.dense_weight, ge=0.0, le=1.0)
     faq_threshold: float = Field(0.72, ge=0.0, le=1.0)
     max_question_chars: int = Field(300, ge=10, le=5000)
     max_body_bytes: int = Field(64 * 1024, ge=1024)

@@ -143,6 +143,7 @@ def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], 
         answer_passages=min(5, settings.top_k),
         threshold=settings.abstain_threshold,
         hotline=settings.hotline,
+        dense_weight=settings.abstain_dense_weight,
     )
     answerer = Answerer(index, config, versions=view, term_weights=term_weights_of(index))
     faq = FaqMatcher(faq_items, index.tokenize, settings.faq_threshold)

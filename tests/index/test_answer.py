@@ -55,14 +55,37 @@ def index() -> PolicyIndex:
 
 
 def make(index, **kw) -> Answerer:
-    weights = None
-    try:
-        from qa_service.state import term_weights_of
+    return Answerer(index, AnswerConfig(**kw), versions=Versions(), term_weights=index.idf)
 
-        weights = term_weights_of(index)
-    except ImportError:  # pragma: no cover - qa_service always ships with index in this repo
-        pass
-    return Answerer(index, AnswerConfig(**kw), versions=Versions(), term_weights=weights)
+
+class WithDense:
+    """The real index, with a fixed embedding similarity attached to every hit (as hybrid search reports)."""
+
+    def __init__(self, index: PolicyIndex, cosine: float) -> None:
+        self._index, self._cos = index, cosine
+
+    def search(self, query, top_k=10, filters=None):
+        from dataclasses import replace
+
+        return [replace(h, scores={**h.scores, "dense": self._cos}) for h in self._index.search(query, top_k, filters)]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getattr__(self, name):
+        return getattr(self._index, name)
+
+
+def test_embedding_similarity_moves_confidence(index):
+    q = "高校毕业生租房补贴每月多少"
+    near = Answerer(WithDense(index, 0.93), AnswerConfig(threshold=0.0), term_weights=index.idf).answer(q)
+    far = Answerer(WithDense(index, 0.78), AnswerConfig(threshold=0.0), term_weights=index.idf).answer(q)
+    plain = make(index, threshold=0.0).answer(q)
+    # cos 0.93 is above floor + span (0.92): full credit; 0.78 is below the floor: none.
+    assert near.confidence == pytest.approx(0.7 * plain.confidence + 0.3, abs=1e-3)
+    assert far.confidence == pytest.approx(0.7 * plain.confidence, abs=1e-3)
+    off = Answerer(WithDense(index, 0.93), AnswerConfig(threshold=0.0, dense_weight=0.0), term_weights=index.idf)
+    assert off.answer(q).confidence == plain.confidence
 
 
 def test_split_sentences_keeps_offsets_and_end_punctuation():
