@@ -36,7 +36,8 @@ eval: setup model  ## BM25 vs dense vs hybrid on the dev sets
 	$(BIN)/python -m eval compare --dataset resident-qa-dev --retrievers bm25,dense,hybrid --out runs/resident-qa-dev
 
 bench: setup model  ## speed and memory on the 86k-article law corpus
-	$(BIN)/python -m eval.bench_index --corpus $(SHARED)/data/corpus/law_articles.jsonl
+	$(BIN)/python -m eval.bench_index --corpus $(SHARED)/data/corpus/law_articles.jsonl --encoder onnx --synthetic-passages
+	$(BIN)/python -m eval.bench_encoders
 
 lint: setup
 	$(BIN)/ruff check corpus index eval qa_service tests
