@@ -77,18 +77,23 @@ def replay_ingest_log(settings: Settings, index: PolicyIndex) -> int:
     if not path.is_file():
         return 0
     n = 0
+    pending: dict[str, Document] = {}  # applied in one batch: each add recomputes BM25 statistics
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             op = json.loads(line)
             if op.get("op") == "upsert":
-                index.add([Document.from_dict(op["doc"])])
+                doc = Document.from_dict(op["doc"])
+                pending.pop(doc.id, None)
+                pending[doc.id] = doc
             elif op.get("op") == "repeal":
-                doc = index.get_document(op["id"])
+                doc = pending.get(op["id"]) or index.get_document(op["id"])
                 if doc is not None:
-                    index.add([repealed(doc)])
+                    pending[doc.id] = repealed(doc)
             n += 1
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning("skipping bad ingest-log line: %s", exc)
+    if pending:
+        index.add(pending.values())
     return n
 
 
