@@ -371,13 +371,19 @@ class PolicyIndex:
 
     @classmethod
     def open_or_build(cls, corpus_path: str | Path, cache_root: str | Path, config: IndexConfig,
-                      encoder: Encoder | None = None, progress: Progress | None = None) -> PolicyIndex:
-        """Load the index for this corpus, config and encoder if one was saved, else build and save it."""
+                      encoder: Encoder | None = None, progress: Progress | None = None,
+                      prepare: Callable[[Iterable[Document]], Iterable[Document]] | None = None) -> PolicyIndex:
+        """Load the index for this corpus, config and encoder if one was saved, else build and save it.
+
+        `prepare` transforms the loaded documents before indexing (e.g. linking revisions); its
+        name is part of the cache key, so an index built without it is not reused with it.
+        """
         corpus_path, cache_root = Path(corpus_path), Path(cache_root)
         chash = corpus_fingerprint(corpus_path)
         key_src = json.dumps({"corpus": chash, "config": config.build_key(),
                               "tokenizer": default_tokenizer(config.tokenizer_mode).signature,
                               "encoder": encoder.name if encoder else None,
+                              "prepare": f"{prepare.__module__}.{prepare.__qualname__}" if prepare else None,
                               "format": FORMAT_VERSION}, sort_keys=True)
         key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
         path = cache_root / f"index-{key}"
@@ -389,7 +395,8 @@ class PolicyIndex:
                 return idx
             except (IndexFormatError, OSError, ValueError, KeyError) as e:
                 logger.warning("cached index at %s unusable (%s); rebuilding", path, e)
-        idx = cls.build(load_corpus(corpus_path), config, encoder, progress=progress,
+        docs = load_corpus(corpus_path)
+        idx = cls.build(prepare(docs) if prepare else docs, config, encoder, progress=progress,
                         cache_dir=cache_root / "embeddings")
         idx.corpus_hash = chash
         idx.save(path)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from corpus.library import Library
+from corpus.library import Library, link_documents
 from corpus.models import Document, Status
 from index.config import FusionMethod, IndexConfig, SearchMode
 from index.engine import PolicyIndex
@@ -102,8 +102,10 @@ def repealed(doc: Document) -> Document:
 
 
 def open_index(settings: Settings, encoder: Any = None) -> PolicyIndex:
+    # Linked before indexing, so the saved index already carries statuses and links and a restart
+    # only re-links what the ingest log changed.
     index = PolicyIndex.open_or_build(
-        settings.corpus_path, settings.resolved_index_dir, index_config(settings), encoder
+        settings.corpus_path, settings.resolved_index_dir, index_config(settings), encoder, prepare=link_documents
     )
     n = replay_ingest_log(settings, index)
     if n:

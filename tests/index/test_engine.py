@@ -234,3 +234,22 @@ def test_adaptive_bm25_weight_follows_lexical_match():
     fixed = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.3, bm25_weight_slope=0.0),
                               encoder=_fake_encoder())
     assert fixed.search("高校毕业生", top_k=1)[0].scores["bm25_weight"] == 0.3
+
+
+def test_open_or_build_prepares_documents_and_keys_the_cache_on_it(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    rows = [{"_id": d.id, "title": d.title, "text": d.text, "collection": "t", "source": "test"} for d in tiny_docs()]
+    corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    cfg = IndexConfig(mode="bm25")
+
+    def mark_expired(docs):
+        return [Document.from_dict({**d.to_dict(), "status": "expired"}) for d in docs]
+
+    plain = PolicyIndex.open_or_build(corpus, tmp_path / "cache", cfg)
+    prepared = PolicyIndex.open_or_build(corpus, tmp_path / "cache", cfg, prepare=mark_expired)
+    assert plain.get_document("emp").status is not Status.EXPIRED
+    assert prepared.get_document("emp").status is Status.EXPIRED
+    # Reopened with the same preparation, the prepared copy is loaded, not rebuilt.
+    again = PolicyIndex.open_or_build(corpus, tmp_path / "cache", cfg, prepare=mark_expired)
+    assert again.get_document("emp").status is Status.EXPIRED
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("index-")]) == 2
