@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from corpus.models import ChoiceEnum, Document
-from index.answer import GENERIC_TERMS, document_link, highlight
+from index.answer import GENERIC_TERMS, highlight
 from index.config import SearchMode
 from index.types import Hit
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.routes.deps import StateDep, build_filters, rate_limit
-from qa_service.schemas import SearchResponse, SearchResult, check_text
+from qa_service.schemas import DocSummary, SearchResponse, SearchResult, check_text
 
 router = APIRouter(prefix="/api", tags=["检索"])
 
@@ -31,14 +31,7 @@ def _result(doc: Document, score: float, hit: Hit | None, terms: list[str]) -> S
     snippet = text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")
     spans, marked = highlight(snippet, terms)
     return SearchResult(
-        doc_id=doc.id,
-        title=doc.title,
-        doc_number=doc.doc_number,
-        issuer=doc.issuer,
-        publish_date=doc.publish_date,
-        status=doc.status.value,
-        doc_type=doc.doc_type,
-        link=document_link(doc.id),
+        **DocSummary.of(doc).model_dump(),
         score=round(score, 6),
         region=doc.region,
         passage_id=hit.passage.id if hit else None,
