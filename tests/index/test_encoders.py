@@ -99,6 +99,19 @@ def test_load_encoder_rejects_a_folder_that_is_not_a_model(tmp_path):
         load_encoder("sentence-transformers", tmp_path)
 
 
+def test_equal_length_batches_never_mix_lengths_and_cover_every_text_once():
+    from index.encoder_onnx import equal_length_batches
+
+    lengths = [5, 9, 5, 7, 9, 9, 5, 5, 5, 1]
+    batches = equal_length_batches(lengths, batch_size=3)
+    assert [len({lengths[i] for i in b}) for b in batches] == [1] * len(batches)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert max(len(b) for b in batches) == 3
+    # longest first, so the slow runs start early
+    assert [lengths[b[0]] for b in batches] == [9, 7, 5, 5, 1]
+    assert equal_length_batches([], 8) == []
+
+
 # ------------------------------------------------------------------------ real models
 
 

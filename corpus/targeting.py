@@ -1,0 +1,178 @@
+"""Who a policy is for: audience, jurisdiction, target groups (with verbatim evidence), topics, expiry.
+
+Plain data shared by the labeller (`label_document`), the matcher (`corpus.profiles.match`)
+and the push jobs. The taxonomy is the push-dev one (`../shared/data/eval/push-dev/GUIDE.md`):
+15 target groups and 20 topics, in Chinese because residents pick them on the portal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from corpus.models import ChoiceEnum
+
+GROUPS: tuple[str, ...] = (
+    "高校毕业生",
+    "农民工",
+    "退役军人",
+    "老年人",
+    "残疾人",
+    "困难群众",
+    "外来务工与新市民",
+    "学生及家长",
+    "育儿家庭",
+    "失业人员",
+    "灵活就业人员",
+    "农民",
+    "个体工商户",
+    "中小微企业",
+    "医护人员",
+)
+
+TOPICS: tuple[str, ...] = (
+    "就业创业",
+    "社会保险",
+    "社会救助",
+    "教育",
+    "养老服务",
+    "医疗卫生",
+    "住房保障",
+    "城市更新",
+    "户籍与居住证",
+    "消费促进",
+    "交通出行",
+    "惠企与营商环境",
+    "疫情防控与应急",
+    "生态环境",
+    "文化体育",
+    "农业农村",
+    "市场监管",
+    "规划与土地",
+    "税费",
+    "公共服务",
+)
+
+
+class Audience(ChoiceEnum):
+    """Who can apply, must comply, or directly benefit. 个体工商户 count as `enterprise`."""
+
+    RESIDENT = "resident"
+    ENTERPRISE = "enterprise"
+
+
+class JurisdictionLevel(ChoiceEnum):
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
+    MUNICIPAL = "municipal"
+    DISTRICT = "district"
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """Where a policy applies. Municipalities (北京市…) are `province` and `city` at once.
+
+    national: all None; provincial: province; municipal: province + city;
+    district: province + city + one or more `districts`.
+    """
+
+    level: JurisdictionLevel = JurisdictionLevel.NATIONAL
+    province: str | None = None
+    city: str | None = None
+    districts: tuple[str, ...] = ()
+
+    def covers(self, province: str | None, city: str | None, district: str | None) -> bool:
+        """True when a person at (province, city, district) is inside this jurisdiction."""
+        if self.level is JurisdictionLevel.NATIONAL:
+            return True
+        if self.province != province:
+            return False
+        if self.level is JurisdictionLevel.PROVINCIAL:
+            return True
+        if self.city != city:
+            return False
+        if self.level is JurisdictionLevel.MUNICIPAL:
+            return True
+        return district is not None and district in self.districts
+
+    def label(self) -> str:
+        """Chinese name of the area, for push reasons: 全国 / 山东省 / 济南市 / 济南市历城区."""
+        if self.level is JurisdictionLevel.NATIONAL:
+            return "全国"
+        if self.level is JurisdictionLevel.PROVINCIAL:
+            return self.province or ""
+        city = self.city or ""
+        if self.level is JurisdictionLevel.MUNICIPAL:
+            return city
+        return city + "、".join(self.districts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level.value,
+            "province": self.province,
+            "city": self.city,
+            "districts": list(self.districts),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Jurisdiction:
+        """Accepts the push-dev shape too, where `district` is a string, a list, or null."""
+        districts = d.get("districts", d.get("district"))
+        if districts is None:
+            districts = ()
+        elif isinstance(districts, str):
+            districts = (districts,)
+        return cls(
+            level=JurisdictionLevel.from_str(d.get("level") or "national"),
+            province=d.get("province"),
+            city=d.get("city"),
+            districts=tuple(districts),
+        )
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """The push labels of one document. `evidence` maps each group to a verbatim quote from the text."""
+
+    doc_id: str
+    audience: tuple[Audience, ...] = ()
+    jurisdiction: Jurisdiction = field(default_factory=Jurisdiction)
+    groups: tuple[str, ...] = ()
+    evidence: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    topics: tuple[str, ...] = ()
+    expired: bool = False
+    expired_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        bad_groups = [g for g in self.groups if g not in GROUPS]
+        if bad_groups:
+            raise ValueError(f"unknown groups {bad_groups}; allowed: {', '.join(GROUPS)}")
+        bad_topics = [t for t in self.topics if t not in TOPICS]
+        if bad_topics:
+            raise ValueError(f"unknown topics {bad_topics}; allowed: {', '.join(TOPICS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "audience": [a.value for a in self.audience],
+            "jurisdiction": self.jurisdiction.to_dict(),
+            "groups": list(self.groups),
+            "evidence": dict(self.evidence),
+            "topics": list(self.topics),
+            "expired": self.expired,
+            "expired_reason": self.expired_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Targeting:
+        """Reads `to_dict` output and push-dev `doc_labels.jsonl` rows (`_id`, `expired_or_superseded`)."""
+        return cls(
+            doc_id=d.get("doc_id") or d["_id"],
+            audience=tuple(Audience.from_str(a) for a in d.get("audience") or ()),
+            jurisdiction=Jurisdiction.from_dict(d.get("jurisdiction") or {}),
+            groups=tuple(d.get("groups") or ()),
+            evidence=dict(d.get("evidence") or {}),
+            topics=tuple(d.get("topics") or ()),
+            expired=bool(d.get("expired", d.get("expired_or_superseded", False))),
+            expired_reason=d.get("expired_reason"),
+        )
