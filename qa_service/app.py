@@ -20,7 +20,7 @@ from corpus.library import Library
 from qa_service.errors import ErrorCode, envelope, install_error_handlers
 from qa_service.faq import load_faq_file
 from qa_service.loading import link_versions, load_encoder, open_index
-from qa_service.routes import admin, ask, documents, feedback, search
+from qa_service.routes import admin, ask, documents, feedback, push, search
 from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
 from qa_service.state import AppState
@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         yield
         if owned:
             app.state.qa.store.close()
+            app.state.qa.push_store.close()
 
     app = FastAPI(
         title="历城区政策问答服务",
@@ -157,7 +158,15 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     )
     app.state.qa = state
     install_error_handlers(app)
-    for r in (ask.router, search.router, documents.router, feedback.router, admin.router):
+    for r in (
+        ask.router,
+        search.router,
+        documents.router,
+        feedback.router,
+        admin.router,
+        push.router,
+        push.admin_router,
+    ):
         app.include_router(r)
 
     @app.get("/", include_in_schema=False)

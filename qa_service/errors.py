@@ -40,6 +40,11 @@ class ErrorCode(str, Enum):
     RATE_LIMITED = "RATE_LIMITED"
     INDEX_UNAVAILABLE = "INDEX_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    PROFILE_INVALID = "PROFILE_INVALID"
+    TOKEN_MISSING = "TOKEN_MISSING"
+    TOKEN_INVALID = "TOKEN_INVALID"
+    FORBIDDEN = "FORBIDDEN"
+    PUSH_UNAVAILABLE = "PUSH_UNAVAILABLE"
 
 
 # Default Chinese message and HTTP status per code.
@@ -63,6 +68,11 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.ADMIN_DISABLED: (403, "管理接口未启用：请在服务配置中设置 QA_ADMIN_API_KEY 后重启。"),
     ErrorCode.RATE_LIMITED: (429, "请求过于频繁，请稍后再试。"),
     ErrorCode.INDEX_UNAVAILABLE: (503, "政策库正在加载，请稍后再试。"),
+    ErrorCode.PROFILE_INVALID: (422, "订阅信息不正确，请检查后重试。"),
+    ErrorCode.TOKEN_MISSING: (401, "缺少订阅凭证，请在请求头 Authorization 中以 Bearer 方式提供创建订阅时获得的凭证。"),
+    ErrorCode.TOKEN_INVALID: (401, "订阅凭证无效或已注销，请确认凭证是否正确。"),
+    ErrorCode.FORBIDDEN: (403, "无权查看或修改其他用户的订阅信息。"),
+    ErrorCode.PUSH_UNAVAILABLE: (503, "政策推送功能暂不可用，请稍后再试。"),
     ErrorCode.INTERNAL_ERROR: (500, "服务暂时出现问题，请稍后再试或拨打 12345 热线咨询。"),
 }
 
@@ -123,6 +133,20 @@ _FIELD_NAMES = {
     "doc_id": "文件编号",
     "documents": "文件列表",
     "body": "请求体",
+    "kind": "订阅类型",
+    "province": "省份",
+    "city": "城市",
+    "district": "区县",
+    "street": "街道",
+    "groups": "所属群体",
+    "topics": "关注主题",
+    "description": "自我描述",
+    "contact": "联系方式",
+    "channel": "接收渠道",
+    "address": "联系地址",
+    "doc_ids": "文件编号列表",
+    "limit": "数量上限",
+    "offset": "起始位置",
 }
 
 

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     faq_path: Path = _PACKAGE_CORPUS / "faq.jsonl"
     index_dir: Path | None = None  # default: <data_dir>/index
     sqlite_path: Path | None = None  # default: <data_dir>/qa.sqlite3
+    push_sqlite_path: Path | None = None  # default: <data_dir>/push.sqlite3 (profiles: personal data, mode 0600)
 
     encoder: str = "onnx"
     model_path: Path = REPO_ROOT / "models" / "multilingual-e5-small"
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None  # None: admin endpoints answer 403
     rate_limit_per_minute: float = Field(60.0, gt=0)
     rate_limit_burst: int = Field(20, ge=1)
+
+    # Precise push (qa_service.push_jobs): retries with exponential back-off, then `failed`; a row whose
+    # deliverer died is re-sent (same idempotency key) once its lease runs out.
+    push_plan_on_ingest: bool = True
+    push_max_attempts: int = Field(5, ge=1, le=50)
+    push_retry_seconds: float = Field(60.0, ge=0)
+    push_lease_seconds: float = Field(300.0, gt=0)
 
     # Optional OpenAI-compatible generator that may rephrase the extractive answer. Off by default.
     generator_base_url: str | None = None
@@ -86,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def resolved_sqlite_path(self) -> Path:
         return self.sqlite_path or self.data_dir / "qa.sqlite3"
+
+    @property
+    def resolved_push_sqlite_path(self) -> Path:
+        return self.push_sqlite_path or self.data_dir / "push.sqlite3"
 
     @property
     def generator_enabled(self) -> bool:

@@ -17,6 +17,8 @@ from corpus.models import Document
 from index.answer import AnswerConfig, Answerer
 from qa_service.conversation import ConversationStore
 from qa_service.faq import FaqItem, FaqMatcher
+from qa_service.push_jobs import Channel, InboxChannel, Labeller
+from qa_service.push_store import PushStore
 from qa_service.ratelimit import RateLimiter
 from qa_service.settings import Settings
 from qa_service.store import Store
@@ -161,6 +163,9 @@ class AppState:
         conversations: ConversationStore | None = None,
         limiter: RateLimiter | None = None,
         library_factory: Callable[[list[Document]], Any] | None = None,
+        push_store: PushStore | None = None,
+        push_channel: Channel | None = None,
+        push_labeller: Labeller | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -170,6 +175,11 @@ class AppState:
         self._snapshot = snapshot
         self._lock = threading.Lock()
         self.write_lock = threading.Lock()  # one re-index / ingest at a time
+        # Precise push: profiles and outbox; the channel defaults to the in-app inbox, the labeller
+        # (None) to corpus.push_labels.label_document, imported when a plan first needs it.
+        self.push_store = push_store or PushStore(settings.resolved_push_sqlite_path)
+        self.push_channel: Channel = push_channel or InboxChannel(self.push_store)
+        self.push_labeller = push_labeller
 
     def snapshot(self) -> Snapshot:
         return self._snapshot

@@ -16,6 +16,7 @@ from qa_service.errors import ApiError, ErrorCode
 from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with
 from qa_service.routes.deps import StateDep, require_admin
 from qa_service.routes.documents import _DOC_ID
+from qa_service.routes.push import plan_ingested
 from qa_service.schemas import FaqIn, FaqOut, IngestRequest, IngestResponse, ReindexResponse, check_text
 from qa_service.state import AppState
 
@@ -154,7 +155,10 @@ def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
             what="正文",
         )
         docs.append(doc)
-    return _swap_rebuilt(state, docs, [])
+    before = state.snapshot().index  # to tell a revised text from a new document
+    result = _swap_rebuilt(state, docs, [])
+    plan_ingested(state, [d.id for d in docs], before)  # never fails the ingest: unplanned docs stay queued
+    return result
 
 
 @router.delete("/documents/{doc_id}", response_model=IngestResponse, summary="废止文件（仍可查看，标记为已失效）")

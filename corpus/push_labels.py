@@ -1,0 +1,652 @@
+"""Push labels for one policy document: who it is for, where it applies, which groups and topics.
+
+`label_document(doc)` returns a `corpus.targeting.Targeting` built by explainable rules over
+the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/GUIDE.md`):
+
+- audience: cue words for people (居民, 申请人, 学生…) and for businesses (企业, 用人单位,
+  经营者…), counted in the text; documents about the government's own procedures
+  (备案审查, 建议答复, 人事调整…) and news without measures get no audience;
+- jurisdiction: a scope clause (本市行政区域内, 适用于…区) wins, else the region of the issuer
+  or title, else the region named in the opening lines; national bodies are national;
+- groups: one lexicon per group; a group counts when the document is written for it (title)
+  or names it repeatedly or next to a benefit or duty (补贴, 优先, 不得…); each group carries
+  a verbatim 10-80 character quote from the text; universal schemes (医保) get none;
+- topics: weighted keywords, the title weighing most, 1-3 topics;
+- expired: metadata, 已废止/已失效, or a stated validity period that ended before `today`.
+
+Lexicons are module-level data so they can be read, reviewed and extended in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections import Counter
+
+from corpus.metadata import extract_region, parse_date
+from corpus.models import Document, Status
+from corpus.targeting import GROUPS, TOPICS, Audience, Jurisdiction, JurisdictionLevel, Targeting
+
+__all__ = ["label_document", "GROUP_CUES", "TOPIC_CUES", "EVIDENCE_MIN", "EVIDENCE_MAX"]
+
+EVIDENCE_MIN = 10
+EVIDENCE_MAX = 80
+
+# ---------------------------------------------------------------- lexicons: groups
+
+# Group -> regex alternatives naming the group (GUIDE §2.3 判定口径). Kept specific: a word
+# like 养老 (养老保险) or 生育 (计划生育) alone does not name a group of people.
+GROUP_CUES: dict[str, str] = {
+    "高校毕业生": r"高校毕业生|大中专毕业生|大学毕业生|高校应届毕业生|大中专院校毕业生|在校大学生|高校学生|毕业年度",
+    "农民工": r"农民工|进城务工|农民合同制职工|外出务工人员|务工农民",
+    "退役军人": r"退役军人|退役士兵|退伍军人|复员军人|转业军人",
+    "老年人": r"老年人|高龄老人|[^养]老人|退休人员|离退休人员|养老机构|养老院|敬老院|孤寡老人",
+    "残疾人": r"残疾人(?!民)|残疾儿童|残疾证|残疾学生|残障",
+    "困难群众": r"最低生活保障|低保(?!护)|特困|低收入|贫困人口|贫困户|"
+    r"建档立卡|流浪乞讨|就业困难人员|住房困难家庭|困难家庭|困难群众|困难职工",
+    "外来务工与新市民": r"流动人口|居住证|暂住证|新市民|新莞人|来穗人员|外来务工|外来人员|"
+    r"随迁子女|非本市户籍|非本地户籍|非户籍|外地户籍|外地来|来京人员|来沪人员|外来人口",
+    "学生及家长": r"义务教育|入学|招生|中考|高考|学生|适龄儿童|升学|子女教育|学龄",
+    "育儿家庭": r"婴幼儿|托育|托幼|幼儿园|入园|生育保险|孕期|产期|哺乳期|孕产|学前教育|3岁以下|三岁以下",
+    "失业人员": r"失业人员|失业青年|下岗职工|下岗失业|失业登记",
+    "灵活就业人员": r"灵活就业|灵活方式就业",
+    "农民": r"农民(?!工|合同制)|农户|农村居民|村民(?!委员会|小组|"
+    r"自治)|宅基地|土地承包|新型农业经营主体|家庭农场|农民专业合作社|种粮",
+    "个体工商户": r"个体工商户|个体户|个体经营者",
+    "中小微企业": r"中小企业|小微企业|中小微企业|小型微利企业|微型企业",
+    "医护人员": r"医务人员|医护人员|医务工作者|医疗卫生人员|执业医师|医师|护士|卫生技术人员",
+}
+
+# Groups that are businesses: they reach `enterprise` profiles; all others reach residents.
+_BUSINESS_GROUPS = ("个体工商户", "中小微企业")
+
+# Words that make a sentence a benefit, a right or a duty for the people it names: a group
+# mentioned in such a sentence is addressed, not mentioned in passing.
+_ACTION_RE = re.compile(
+    r"补贴|补助|资助|减免|减征|免征|免收|免费|减半|优先|照顾|救助|优惠|享受|扶持|奖励|贴息|担保|保障|"
+    r"可以申请|可申请|申请|办理|申领|符合条件|适用于|给予|应当|不得|纳入|参加|接受|就读|报名|"
+    r"延期|缓缴|帮扶|安置|补偿|权益|待遇"
+)
+
+# Titles of universal schemes (GUIDE §2.3): every resident is covered, so no group is named.
+_UNIVERSAL_RE = re.compile(r"医疗保险|医保|社会保险办法|社会医疗保险")
+
+# ---------------------------------------------------------------- lexicons: topics
+
+# Topic -> regex of cue words. Scored as title hits x TITLE_WEIGHT + text hits (capped).
+TOPIC_CUES: dict[str, str] = {
+    "就业创业": r"就业|创业|招聘|用工|职业培训|见习|稳岗|劳动合同|返岗|务工",
+    "社会保险": r"社会保险|养老保险|医疗保险|医保|失业保险|工伤保险|生育保险|参保|社保|缴费基数|养老待遇|退休",
+    "社会救助": r"救助|低保|最低生活保障|特困|临时救助|扶贫|脱贫|贫困|流浪乞讨",
+    "教育": r"教育|学校|学生|入学|招生|中考|高考|幼儿园|教材|教师|就读|学位|升学",
+    "养老服务": r"养老服务|养老机构|养老院|敬老院|老年人|居家养老|老人",
+    "医疗卫生": r"医疗|医院|卫生|诊疗|疾病|医务|急救|药品|患者|就医|医保|公共卫生|健康",
+    "住房保障": r"住房|公租房|廉租|经济适用|限价商品|保障房|租赁住房|住房公积金|房屋租赁|房地产|购房",
+    "城市更新": r"城市更新|老旧小区|棚户区|旧城改造|城中村|增设电梯",
+    "户籍与居住证": r"户籍|户口|落户|居住证|暂住|积分入户|流动人口|入户",
+    "消费促进": r"消费|内需|扶贫产品|商贸|内外贸|促销",
+    "交通出行": r"交通|出行|道路|公交|车辆|机动车|停车|客运|通行|驾驶",
+    "惠企与营商环境": r"复工复产|营商环境|惠企|企业|融资|贷款|纾困|"
+    r"减负|市场主体|金融服务|中小企业|小微企业|招商|产业",
+    "疫情防控与应急": r"疫情|防控|新冠|肺炎|应急|防疫|传染病|隔离|灾害|防震|减灾|突发事件|险情|化学武器",
+    "生态环境": r"环境|污染|排放|生态|环保|大气|扬尘|绿化|森林|林木|河道|水体|泉水|名泉|噪声|废弃物|散装水泥",
+    "文化体育": r"文化|文物|体育|历史文化|名城|旅游|博物馆|非物质文化|古迹|街区",
+    "农业农村": r"农业|农村|农民|农户|农机|耕地|粮食|种植|养殖|涉农|乡村|四荒|林地|畜牧|村民|土地承包",
+    "市场监管": r"市场监管|监督管理|许可|广告|招牌|牌匾|烟草|知识产权|质量|"
+    r"价格|执法|处罚|经营者|网络运营者|网络安全|准入|反倾销|听证|经纪",
+    "规划与土地": r"规划|土地|用地|建设用地|国土|宅基地|不动产|出让|测绘|建设项目|建设工程|选址|档案",
+    "税费": r"税|缴费|收费|费用减免|所得税|增值税|纳税|免征|减征|扣除",
+    "公共服务": r"公共服务|供水|供电|燃气|热线|文明|市政|信息公开|网上办|不见面|政务服务|规范性文件|"
+    r"行政机关|备案|通信|网络|仲裁|绩效|立法|建议|提案|答复|个人信息|市容",
+}
+TITLE_WEIGHT = 10
+TOPIC_TEXT_CAP = 12
+# A second or third topic needs this share of the best topic's score.
+TOPIC_SHARE = 0.6
+
+# ---------------------------------------------------------------- lexicons: audience
+
+# People who may apply, must comply or benefit.
+_RESIDENT_RE = re.compile(
+    r"居民|市民|公民|个人|群众|家庭|儿童|学生|家长|老人|老年人|患者|参保人|申请人|当事人|流动人口|"
+    r"村民|农民|农户|残疾人|妇女|未成年人|旅客|乘客|消费者|随迁子女|适龄|来京人员|来沪人员|子女|"
+    r"持证人|社会公众|公众|住户|业主|购房|申请者|失业人员|毕业生|退休人员|驾驶人"
+)
+# Businesses and other operators (private hospitals and care homes included).
+_ENTERPRISE_RE = re.compile(
+    r"企业|企事业单位|公司|经营者|经营单位|用人单位|个体工商户|商户|市场主体|生产经营|医疗机构|建设单位|施工单位|"
+    r"运营单位|供应商|商家|养老机构|投资者|项目单位|开发单位|银行业|金融机构|网络运营者|纳税人|经营|"
+    r"产权单位|管理单位|使用单位|设置单位|从业|行业协会|法人"
+)
+# Addressed to everyone: counts for both sides.
+_BOTH_RE = re.compile(r"单位和个人|单位或者个人|公民、法人|法人和其他组织|法人或者其他组织")
+# Policy substance: what someone may or must do.
+_MEASURE_RE = re.compile(
+    r"可以|可申请|申请|应当|须|不得|免收|减免|补贴|办理|给予|享受|实行|一律|禁止|暂停|延长|延期|开通|预约|"
+    r"适用于|凭|优先|要求|设立|实施"
+)
+# Titles of internal procedure documents (GUIDE §2.1): no resident or business can act on them.
+_INTERNAL_TITLE_RE = re.compile(
+    r"建议的答复|提案的答复|答复$|复函|办理情况|规范性文件|备案|立法条例|地方立法|绩效管理|组成人员|"
+    r"监督工作计划|工作计划$|变更调查|激励支持|贯彻落实工作|调查和管理工作|公示制度|定额"
+)
+# Titles that name a policy instrument: such a text has substance even when it is short.
+_INSTRUMENT_RE = re.compile(r"办法|规定|条例|通知|公告|通告|意见|细则|方案|指引|指南|措施|决定|令|规则|标准|指标|法")
+
+# ---------------------------------------------------------------- lexicons: regions
+
+_MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
+_PROVINCES = (
+    "北京市", "天津市", "上海市", "重庆市", "河北省", "山西省", "辽宁省", "吉林省", "黑龙江省", "江苏省",
+    "浙江省", "安徽省", "福建省", "江西省", "山东省", "河南省", "湖北省", "湖南省", "广东省", "海南省",
+    "四川省", "贵州省", "云南省", "陕西省", "甘肃省", "青海省", "内蒙古自治区", "广西壮族自治区",
+    "西藏自治区", "宁夏回族自治区", "新疆维吾尔自治区",
+)  # fmt: skip
+_PROVINCE_SHORT: dict[str, str] = {p[:-1] if p.endswith(("省", "市")) else p[:2]: p for p in _PROVINCES}
+_PROVINCE_SHORT.update({"黑龙江": "黑龙江省", "内蒙古": "内蒙古自治区", "广西": "广西壮族自治区",
+                        "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区", "西藏": "西藏自治区"})  # fmt: skip
+# Prefecture-level cities by province: capitals, sub-provincial cities, all of Shandong and
+# Guangdong (the service's province and the corpus's most frequent one) and other large cities.
+_CITIES_BY_PROVINCE: dict[str, str] = {
+    "山东省": "济南 青岛 淄博 枣庄 东营 烟台 潍坊 济宁 泰安 威海 日照 临沂 德州 聊城 滨州 菏泽 莱芜",
+    "广东省": "广州 深圳 珠海 汕头 佛山 韶关 湛江 肇庆 江门 茂名 "
+    "惠州 梅州 汕尾 河源 阳江 清远 东莞 中山 潮州 揭阳 云浮",
+    "江苏省": "南京 苏州 无锡 常州 南通 扬州 徐州 镇江 泰州 盐城 淮安 连云港 宿迁",
+    "浙江省": "杭州 宁波 温州 绍兴 嘉兴 湖州 金华 台州 衢州 丽水 舟山",
+    "福建省": "福州 厦门 泉州 莆田 漳州 三明 南平 龙岩 宁德",
+    "湖北省": "武汉 宜昌 襄阳 荆州 黄石 十堰 孝感 黄冈 荆门 鄂州 咸宁 随州",
+    "河南省": "郑州 洛阳 开封 新乡 南阳 安阳 许昌 信阳 周口 商丘",
+    "四川省": "成都 绵阳 德阳 宜宾 泸州 南充 乐山 自贡 攀枝花",
+    "湖南省": "长沙 株洲 湘潭 衡阳 岳阳 常德",
+    "陕西省": "西安 宝鸡 咸阳 延安 榆林",
+    "辽宁省": "沈阳 大连 鞍山 抚顺 锦州",
+    "吉林省": "长春 吉林市",
+    "黑龙江省": "哈尔滨 齐齐哈尔 大庆 牡丹江",
+    "河北省": "石家庄 唐山 保定 邯郸 廊坊 秦皇岛",
+    "山西省": "太原 大同",
+    "安徽省": "合肥 芜湖 蚌埠 安庆",
+    "江西省": "南昌 赣州 九江",
+    "广西壮族自治区": "南宁 柳州 桂林",
+    "海南省": "海口 三亚 琼海",
+    "贵州省": "贵阳 遵义",
+    "云南省": "昆明 大理",
+    "甘肃省": "兰州",
+    "青海省": "西宁",
+    "内蒙古自治区": "呼和浩特 包头",
+    "宁夏回族自治区": "银川",
+    "新疆维吾尔自治区": "乌鲁木齐",
+    "西藏自治区": "拉萨",
+}
+_CITY_PROVINCE: dict[str, str] = {}
+for _prov, _names in _CITIES_BY_PROVINCE.items():
+    for _n in _names.split():
+        _CITY_PROVINCE[_n.removesuffix("市") + "市"] = _prov
+# Short forms used in titles and news ("武汉居住证", "筑府办发"): the city's name without 市.
+_CITY_SHORT = {c[:-1]: c for c in _CITY_PROVINCE if len(c) >= 3}
+_CITY_SHORT["筑"] = "贵阳市"  # 贵阳's 文号 prefix (筑府发)
+# Districts of the cities our subscribers live in, so a district named alone ("番禺区") resolves.
+_DISTRICTS_BY_CITY: dict[str, str] = {
+    "北京市": "东城 西城 朝阳 海淀 丰台 石景山 通州 顺义 昌平 大兴 房山 门头沟 怀柔 平谷 密云 延庆",
+    "上海市": "黄浦 徐汇 长宁 静安 普陀 虹口 杨浦 闵行 宝山 嘉定 浦东新 金山 松江 青浦 奉贤 崇明",
+    "天津市": "和平 河东 河西 南开 河北 红桥 东丽 西青 津南 北辰 武清 宝坻 滨海新 宁河 静海 蓟州",
+    "广州市": "荔湾 越秀 海珠 天河 白云 黄埔 番禺 花都 南沙 从化 增城",
+    "深圳市": "福田 罗湖 南山 盐田 宝安 龙岗 龙华 坪山 光明",
+    "佛山市": "禅城 南海 顺德 三水 高明",
+    "成都市": "锦江 青羊 金牛 武侯 成华 龙泉驿 青白江 新都 温江 双流 郫都 金堂县",
+    "南京市": "玄武 秦淮 建邺 鼓楼 浦口 栖霞 雨花台 江宁 六合 溧水 高淳",
+    "武汉市": "江岸 江汉 硚口 汉阳 武昌 青山 洪山 东西湖 汉南 蔡甸 江夏 黄陂 新洲",
+    "杭州市": "上城 拱墅 西湖 滨江 萧山 余杭 临平 钱塘 富阳 临安",
+}
+_DISTRICT_CITY: dict[str, str] = {}
+for _city, _names in _DISTRICTS_BY_CITY.items():
+    for _n in _names.split():
+        _DISTRICT_CITY[_n if _n.endswith(("区", "县")) else _n + "区"] = _city
+_JINAN_DISTRICTS = ("历下区", "市中区", "槐荫区", "天桥区", "历城区", "长清区", "章丘区", "济阳区", "莱芜区",
+                    "钢城区", "平阴县", "商河县")  # fmt: skip
+
+# Bodies whose documents apply nationwide.
+_NATIONAL_RE = re.compile(
+    r"^(?:中华人民共和国|中共中央|国务院|全国人[大民]|国家(?!级)|中央|财政部|教育部|公安部|民政部|商务部|"
+    r"海关总署|税务总局|人力资源(?:和)?社会保障部|人社部|劳动(?:和社会保障|保障)?部|劳保部|卫生部|农业部|"
+    r"国土资源部|自然资源部|住房和城乡建设部|建设部|交通运输部|工业和信息化部|工信部|生态环境部|环境保护部|"
+    r"国家卫生|人民银行|中国人民银行|银保监会|证监会|国家发展|发改|[^\s，。]{1,10}部(?:令|关于|：|-|办公厅)|"
+    r"[^\s，。]{1,8}总局)"
+)
+_ALL_PROVINCES_RE = re.compile(r"各省、自治区、直辖市")
+_NATIONAL_SIGN_RE = re.compile(
+    r"(?:国务院|国家[\u4e00-\u9fff]{2,12}(?:局|委员会|总局)|海关总署|[\u4e00-\u9fff]{2,10}(?<!指挥|俱乐)(?<!支)部)\s*(?:19|20)\d\d年"
+)
+_LOCAL_RE = re.compile(r"我市|本市|我省|本省")
+_SOURCE_RE = re.compile(r"来源[:：]\s*([\u4e00-\u9fff]{2,12})")
+_NATIONAL_LAW_RE = re.compile(r"^[^省市区县]{2,20}法(?:（[^）]*）)?(?:\d{4})?$")
+_SCOPE_RE = re.compile(
+    r"(?:本(?:省|市|区|县|自治区)(?:行政区域|行政区划|范围|辖区)(?:内|范围内))|(?:适用于[^。；\n]{0,40})"
+)
+_REGION_NAME_RE = re.compile(r"([\u4e00-\u9fff]{2,4}?(?:区|县))")
+
+# ---------------------------------------------------------------- expiry
+
+_SELF_RE = r"本(?:办法|细则|实施细则|规定|意见|通知|方案|条例|决定|指引|公告|通告|标准|指标|规则|措施|文件|政策|指南)"
+_DATE = r"(?:(?:19|20)\d\d\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|(?:19|20)\d\d[-./]\d{1,2}[-./]\d{1,2})"
+_VALID_UNTIL_RE = re.compile(rf"有效期(?:至|到|截至)\s*({_DATE})")
+_FROM_TO_RE = re.compile(rf"自\s*{_DATE}\s*(?:起\s*)?至\s*({_DATE})\s*(?:止\s*)?(?:施行|执行|实施|有效)")
+_VALID_YEARS_RE = re.compile(
+    r"有效期(?:为)?\s*([0-9一二三四五六七八九十两]{1,3})\s*年(?:[（(]\s*((?:19|20)\d\d)\s*年起)?"
+)
+_START_RE = re.compile(rf"自\s*({_DATE}|[^，。；\n]{{0,12}}之日)\s*起\s*(?:正式)?(?:施行|执行|实施|生效)")
+_REPEALED_RE = re.compile(
+    r"(?:已|已经)(?:被[^。；\n]{0,40})?(?:全文)?(?:废止|失效)|(?:废止|失效)日期\s*[:：]?\s*(?:19|20)\d\d"
+)
+_CN_NUMBER = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+# ---------------------------------------------------------------- public API
+
+
+def label_document(doc: Document, today: str | None = None) -> Targeting:
+    """Push labels of `doc`. `today` (ISO date) decides whether a stated validity period has ended."""
+    today = _check_today(today)
+    title = doc.title or ""
+    text = doc.text or ""
+    if not text.strip() and not title.strip():
+        return Targeting(doc_id=doc.id, expired=doc.status is Status.EXPIRED)
+    expired, reason = _expiry(doc, today)
+    jurisdiction = _jurisdiction(doc)
+    audience = _audience(title, text)
+    # internal procedure and news get no groups either: nobody is addressed
+    groups, evidence = ((), {}) if audience is None else _groups(title, text)
+    audience = audience or ()
+    # a group named with a benefit or duty makes its side an audience (GUIDE §2.1)
+    if any(g not in _BUSINESS_GROUPS for g in groups) and Audience.RESIDENT not in audience:
+        audience = (Audience.RESIDENT, *audience)
+    if any(g in _BUSINESS_GROUPS for g in groups) and Audience.ENTERPRISE not in audience:
+        audience = (*audience, Audience.ENTERPRISE)
+    if Audience.RESIDENT not in audience:
+        # groups of people other than businesses reach residents only
+        keep = {g for g in groups if g in _BUSINESS_GROUPS}
+        groups = tuple(g for g in groups if g in keep)
+        evidence = {g: q for g, q in evidence.items() if g in keep}
+    return Targeting(
+        doc_id=doc.id,
+        audience=audience,
+        jurisdiction=jurisdiction,
+        groups=groups,
+        evidence=evidence,
+        topics=_topics(title, text),
+        expired=expired,
+        expired_reason=reason,
+    )
+
+
+def _check_today(today: str | None) -> str:
+    if today is None:
+        return _dt.date.today().isoformat()
+    try:
+        return _dt.date.fromisoformat(today).isoformat()
+    except (TypeError, ValueError):
+        raise ValueError(f"today must be an ISO date like 2026-11-29, got {today!r}") from None
+
+
+# ---------------------------------------------------------------- audience
+
+
+def _audience(title: str, text: str) -> tuple[Audience, ...] | None:
+    """The audience from cue counts; None for internal procedure and news, which address nobody."""
+    if _INTERNAL_TITLE_RE.search(title):
+        return None
+    per_k = 1000 / max(len(text), 1)
+    both = len(_BOTH_RE.findall(text))
+    res = len(_RESIDENT_RE.findall(text)) + 3 * len(_RESIDENT_RE.findall(title)) + 2 * both
+    ent = len(_ENTERPRISE_RE.findall(text)) + 3 * len(_ENTERPRISE_RE.findall(title)) + 2 * both
+    measures = len(_MEASURE_RE.findall(text)) * per_k
+    # News and commentary without measures: nothing anyone can act on.
+    if measures < 1.5 and not _INSTRUMENT_RE.search(title):
+        return None
+    out: list[Audience] = []
+    # Each side must be named often enough, and not only in passing next to the other side.
+    if res >= 3 and res * per_k >= 1.0 and res >= 0.3 * ent:
+        out.append(Audience.RESIDENT)
+    if ent >= 3 and ent * per_k >= 1.0 and ent >= 0.3 * res:
+        out.append(Audience.ENTERPRISE)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- jurisdiction
+
+
+def _jurisdiction(doc: Document) -> Jurisdiction:
+    title = re.sub(r"\s+", "", doc.title or "")
+    text = doc.text or ""
+    head = text[:300]
+    issuer = doc.issuer or ""
+    national = bool(_NATIONAL_RE.search(title) or _NATIONAL_RE.search(issuer) or _NATIONAL_LAW_RE.search(title))
+    if not title or doc.metadata.get("title_from_text"):
+        national = national or bool(_NATIONAL_RE.search(head.lstrip("（( 　")))
+    # written to every province, or signed by a national body
+    national = national or bool(_ALL_PROVINCES_RE.search(head)) or bool(_NATIONAL_SIGN_RE.search(text[-80:]))
+    if national:
+        # a national body writing to or about one place (复函, 先行区): that place
+        about = title.split("关于", 1)[1] if "关于" in title else ""
+        place = _region_at_start(about.removeprefix("在"))
+        if place and (title.endswith(("复函", "函")) or about.startswith("在")):
+            return place
+        return Jurisdiction()
+    base = (
+        _parse_region(doc.region or "")
+        or _parse_region(extract_region(title, issuer) or "")
+        or _region_in(title)
+        or _parse_region(str(doc.metadata.get("source_issuer") or ""))
+        or _region_in(head, skip_datelines=True)
+        or _region_in(" ".join(_SOURCE_RE.findall(text[-300:])))
+    )
+    if base is None:
+        # a local text ("我市…") whose place we cannot name: reach no one rather than everyone
+        m = _LOCAL_RE.search(text[:1000])
+        if m:
+            level = JurisdictionLevel.PROVINCIAL if "省" in m.group(0) else JurisdictionLevel.MUNICIPAL
+            return Jurisdiction(level)
+        return Jurisdiction()
+    return _scoped(base, text)
+
+
+def _scoped(base: Jurisdiction, text: str) -> Jurisdiction:
+    """Narrow a city-level jurisdiction to named districts when the scope clause lists them."""
+    if base.level is JurisdictionLevel.DISTRICT or base.level is JurisdictionLevel.NATIONAL:
+        return base
+    for m in _SCOPE_RE.finditer(text[:3000]):
+        clause = m.group(0)
+        if "行政区域" in clause or "全市" in clause or "全省" in clause:
+            return base
+        names = []
+        for d in _REGION_NAME_RE.findall(clause):
+            d = d.removeprefix("本市").removeprefix("本")
+            if base.city == "济南市" and d not in _JINAN_DISTRICTS:
+                continue
+            known = d in _JINAN_DISTRICTS or d in _DISTRICT_CITY
+            if (
+                d
+                and d not in names
+                and (known or not re.search(r"社区|园区|城区|辖区|景区|小区|地区|本区|各区|区县", d))
+            ):
+                names.append(d)
+        if names and base.city:
+            return Jurisdiction(JurisdictionLevel.DISTRICT, base.province, base.city, tuple(names))
+    return base
+
+
+def _parse_region(region: str) -> Jurisdiction | None:
+    """济南市历城区 / 上海市 / 宁夏回族自治区 / 武汉市 -> Jurisdiction."""
+    region = re.sub(r"\s+", "", region)
+    if not region or region == "全国":
+        return None
+    province = city = district = None
+    rest = region
+    for p in _PROVINCES:
+        if rest.startswith(p):
+            province, rest = p, rest[len(p) :]
+            break
+    else:
+        for short, p in _PROVINCE_SHORT.items():
+            if rest.startswith(short) and len(rest) <= len(short) + 1:
+                province, rest = p, ""
+                break
+    if province in _MUNICIPALITIES:
+        city = province
+    else:
+        m = re.match(r"([\u4e00-\u9fff]{2,8}?(?:市|自治州|地区|盟))", rest)
+        if m:
+            city, rest = m.group(1), rest[m.end() :]
+            province = province or _CITY_PROVINCE.get(city)
+        else:
+            for short, full in _CITY_SHORT.items():
+                if rest.startswith(short):
+                    city, rest = full, rest[len(short) :]
+                    province = province or _CITY_PROVINCE.get(full)
+                    break
+    m = re.match(r"([\u4e00-\u9fff]{1,6}?(?:区|县|旗))", rest)
+    if m and city:
+        district = m.group(1)
+    if not province:
+        if city is None and district is None:
+            for d in _JINAN_DISTRICTS:
+                if region.startswith(d):
+                    return Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", (d,))
+            m = re.match(r"[\u4e00-\u9fff]{1,4}?[区县]", region)
+            if m and m.group(0) in _DISTRICT_CITY:
+                c = _DISTRICT_CITY[m.group(0)]
+                p = c if c in _MUNICIPALITIES else _CITY_PROVINCE[c]
+                return Jurisdiction(JurisdictionLevel.DISTRICT, p, c, (m.group(0),))
+        return None
+    if district:
+        return Jurisdiction(JurisdictionLevel.DISTRICT, province, city, (district,))
+    if city and province not in _MUNICIPALITIES:
+        return Jurisdiction(JurisdictionLevel.MUNICIPAL, province, city)
+    return Jurisdiction(JurisdictionLevel.PROVINCIAL, province)
+
+
+def _region_at_start(s: str) -> Jurisdiction | None:
+    m = re.match(r"[\u4e00-\u9fff]{2,20}?(?:省|市|自治区)(?:[\u4e00-\u9fff]{1,6}?(?:市|县|区))?", s)
+    if m:
+        return _parse_region(m.group(0))
+    for short, p in _PROVINCE_SHORT.items():
+        if s.startswith(short):
+            return _parse_region(p)
+    return None
+
+
+_DATELINE_RE = re.compile(r"(?:新华社|中新网|人民网|央视网|中新社)[\u4e00-\u9fff]{2,4}\d{1,2}月\d{1,2}日电")
+
+
+def _region_in(s: str, skip_datelines: bool = False) -> Jurisdiction | None:
+    """The first place named anywhere in `s`: a province, a listed city, or a Jinan district."""
+    if skip_datelines:
+        s = _DATELINE_RE.sub("", s)
+    best: tuple[int, Jurisdiction] | None = None
+    candidates: list[tuple[int, str]] = []
+    for p in _PROVINCES:
+        i = s.find(p)
+        if i >= 0:
+            candidates.append((i, p))
+    for short, p in _PROVINCE_SHORT.items():
+        i = s.find(short)
+        if i >= 0 and (len(short) >= 3 or s[i + len(short) : i + len(short) + 1] != "路"):
+            candidates.append((i, p))
+    for c in _CITY_PROVINCE:
+        i = s.find(c)
+        if i >= 0:
+            candidates.append((i, _CITY_PROVINCE[c] + c))
+    for short, c in _CITY_SHORT.items():
+        if len(short) < 2:
+            continue
+        i = s.find(short)
+        if i >= 0:
+            candidates.append((i, _CITY_PROVINCE[c] + c))
+    for d in _JINAN_DISTRICTS:
+        i = s.find(d)
+        if i >= 0:
+            candidates.append((i, "山东省济南市" + d))
+    for d in _DISTRICT_CITY:
+        i = s.find(d)
+        if i >= 0:
+            candidates.append((i, d))
+    for i, name in sorted(candidates, key=lambda c: (c[0], -len(c[1]))):
+        # a district right after the city (南京市建邺区, 番禺区…)
+        after = s[i:]
+        tail = re.match(
+            r"[\u4e00-\u9fff]{2,9}?(?:省|市|自治区)?([\u4e00-\u9fff]{1,4}?区|[\u4e00-\u9fff]{1,4}?县)", after
+        )
+        j = _parse_region(name)
+        if j is None:
+            continue
+        if best is None:
+            best = (i, j)
+            if tail and j.level is JurisdictionLevel.MUNICIPAL and after.startswith(j.city or "\0"):
+                d = tail.group(1)
+                if not re.search(r"社区|园区|城区|辖区|景区|小区|地区|新区|开发区|全区|市区", d):
+                    best = (i, Jurisdiction(JurisdictionLevel.DISTRICT, j.province, j.city, (d,)))
+            break
+    return best[1] if best else None
+
+
+# ---------------------------------------------------------------- groups and evidence
+
+
+def _groups(title: str, text: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    if _UNIVERSAL_RE.search(title):
+        return (), {}
+    groups: list[str] = []
+    evidence: dict[str, str] = {}
+    for group in GROUPS:
+        pattern = re.compile(GROUP_CUES[group])
+        hits = list(pattern.finditer(text))
+        if not hits:
+            continue
+        in_title = bool(pattern.search(title))
+        addressed = [h for h in hits if _ACTION_RE.search(_sentence(text, h.start(), h.end()))]
+        if not (in_title or len(hits) >= 3 or (len(addressed) >= 2) or (len(hits) >= 2 and addressed)):
+            continue
+        quote = _evidence(text, (addressed or hits)[0])
+        if quote:
+            groups.append(group)
+            evidence[group] = quote
+    # 进城务工人员随迁子女 matches both 农民工 and 外来务工与新市民, as GUIDE §6 asks
+    return tuple(groups), evidence
+
+
+_SENT_END = "。；;！？!?\n"
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    a = max(text.rfind(c, 0, start) for c in _SENT_END) + 1
+    bs = [text.find(c, end) for c in _SENT_END]
+    b = min([x for x in bs if x >= 0], default=len(text))
+    return text[a:b]
+
+
+def _evidence(text: str, hit: re.Match[str]) -> str | None:
+    """A verbatim quote of 10-80 characters around the hit: its sentence, else its clause, else a window."""
+    sent_start = max(text.rfind(c, 0, hit.start()) for c in _SENT_END) + 1
+    sentence = _sentence(text, hit.start(), hit.end())
+    quote = sentence.strip(" \u3000\t，,、：:")
+    if EVIDENCE_MIN <= len(quote) <= EVIDENCE_MAX:
+        return quote
+    if len(quote) > EVIDENCE_MAX:
+        # the clause between commas around the hit, widened to neighbours until long enough
+        rel_s, rel_e = hit.start() - sent_start, hit.end() - sent_start
+        cuts = [0] + [i + 1 for i, c in enumerate(sentence) if c in "，,："] + [len(sentence)]
+        lo = max(c for c in cuts if c <= rel_s)
+        hi = min(c for c in cuts if c >= rel_e)
+        while hi - lo < EVIDENCE_MIN + 2:
+            widened = False
+            nxt = [c for c in cuts if c > hi]
+            if nxt and nxt[0] - lo <= EVIDENCE_MAX:
+                hi, widened = nxt[0], True
+            prv = [c for c in cuts if c < lo]
+            if hi - lo < EVIDENCE_MIN + 2 and prv and hi - prv[-1] <= EVIDENCE_MAX:
+                lo, widened = prv[-1], True
+            if not widened:
+                break
+        quote = sentence[lo:hi].strip(" \u3000\t，,、：:")
+        if EVIDENCE_MIN <= len(quote) <= EVIDENCE_MAX:
+            return quote
+        # a fixed window centred on the hit
+        a = max(0, hit.start() - 30)
+        quote = text[a : a + 60]
+    else:
+        a = max(0, hit.start() - 20)
+        quote = text[a : a + 40]
+    # the window's longest line: a quote shown to residents should not break across lines
+    quote = max(quote.split("\n"), key=len).strip()
+    if EVIDENCE_MIN <= len(quote) <= EVIDENCE_MAX and quote in text:
+        return quote
+    return None
+
+
+# ---------------------------------------------------------------- topics
+
+
+def _topics(title: str, text: str) -> tuple[str, ...]:
+    scores: Counter[str] = Counter()
+    for topic in TOPICS:
+        pattern = re.compile(TOPIC_CUES[topic])
+        t_hits = len(pattern.findall(title))
+        x_hits = min(len(pattern.findall(text)), TOPIC_TEXT_CAP)
+        scores[topic] = TITLE_WEIGHT * t_hits + x_hits
+    ranked = [(t, s) for t, s in scores.most_common() if s > 0]
+    if not ranked:
+        return ("公共服务",)
+    top = ranked[0][1]
+    chosen = [t for t, s in ranked[:3] if s >= max(3, TOPIC_SHARE * top)]
+    return tuple(chosen or [ranked[0][0]])
+
+
+# ---------------------------------------------------------------- expiry
+
+
+def _expiry(doc: Document, today: str) -> tuple[bool, str | None]:
+    if doc.status is Status.EXPIRED or doc.metadata.get("expired") is True:
+        return True, "元数据标注已失效"
+    title, text = doc.title or "", doc.text or ""
+    if re.search(r"已废止|已失效|（废止）|\(废止\)|（失效）", title):
+        return True, "标题注明已废止或失效"
+    m = _REPEALED_RE.search(text[:400])
+    if m:
+        return True, f"正文写明：{_sentence(text, m.start(), m.end()).strip()[:40]}"
+    end = _validity_end(doc)
+    if end and end < today:
+        return True, f"有效期已于{end}届满"
+    return False, None
+
+
+def _validity_end(doc: Document) -> str | None:
+    """The end of the document's own validity period, if the text states one."""
+    text = doc.text or ""
+    for m in _VALID_UNTIL_RE.finditer(text):
+        if _about_self(text, m.start()):
+            return parse_date(m.group(1))
+    for m in _FROM_TO_RE.finditer(text):
+        if _about_self(text, m.start()):
+            return parse_date(m.group(1))
+    for m in _VALID_YEARS_RE.finditer(text):
+        if not _about_self(text, m.start()):
+            continue
+        years = _cn_int(m.group(1))
+        if years is None:
+            continue
+        start = None
+        if m.group(2):
+            start = f"{m.group(2)}-01-01"
+        else:
+            sentence = _sentence(text, m.start(), m.end())
+            s = _START_RE.search(sentence)
+            if s:
+                start = parse_date(s.group(1))
+            start = start or doc.effective_date or doc.publish_date
+        if start:
+            y, rest = int(start[:4]), start[4:]
+            end = f"{y + years}{rest}"
+            try:
+                return (_dt.date.fromisoformat(end) - _dt.timedelta(days=1)).isoformat()
+            except ValueError:
+                return f"{y + years}-12-31"
+    return None
+
+
+def _about_self(text: str, pos: int) -> bool:
+    """True when the validity clause at pos speaks of this document (本办法…, 现予发布…), not of a licence."""
+    sentence_start = max(text.rfind(c, 0, pos) for c in _SENT_END) + 1
+    before = text[sentence_start:pos]
+    return bool(
+        re.search(_SELF_RE, before)
+        or re.search(r"现予(?:发布|印发|公布)|自发布之日起|起(?:正式)?(?:施行|实施|执行)", before)
+    )
+
+
+def _cn_int(s: str) -> int | None:
+    if s.isdigit():
+        return int(s)
+    if s in _CN_NUMBER:
+        return _CN_NUMBER[s]
+    if s.startswith("十") and len(s) == 2:
+        return 10 + _CN_NUMBER.get(s[1], 0)
+    return None

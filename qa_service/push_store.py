@@ -1,0 +1,552 @@
+"""SQLite storage for precise push: subscriber profiles, the documents to plan, the outbox, the in-app inbox.
+
+Its own file beside the service's `qa.sqlite3` (`push.sqlite3`, mode 0600), because it holds
+personal data (contact details, self-descriptions) that the Q&A data does not: it can be
+backed up, erased or locked down on its own.
+
+Every write is one `BEGIN IMMEDIATE … COMMIT` transaction, so a process killed at any point
+leaves each row either fully written or not at all. The outbox key (profile, document,
+version) is UNIQUE, which is what makes planning idempotent; the claim lease and the
+per-row "sent" commit are what make delivery resumable (see `qa_service.push_jobs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpus.models import ChoiceEnum
+from corpus.profiles import Profile
+from qa_service.privacy import mask_personal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS profiles (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    province TEXT,
+    city TEXT,
+    district TEXT,
+    street TEXT,
+    groups TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    channel TEXT NOT NULL,
+    address TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS push_documents (
+    doc_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    revised INTEGER NOT NULL DEFAULT 0,
+    noted REAL NOT NULL,
+    planned REAL,
+    enqueued INTEGER,
+    PRIMARY KEY (doc_id, version)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+    doc_id TEXT NOT NULL,
+    doc_version TEXT NOT NULL,
+    revised INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    doc_number TEXT,
+    link TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    not_before REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    sent REAL,
+    UNIQUE (profile_id, doc_id, doc_version)
+);
+CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, id);
+CREATE TABLE IF NOT EXISTS inbox (
+    key TEXT PRIMARY KEY,
+    profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+    doc_id TEXT NOT NULL,
+    doc_version TEXT NOT NULL,
+    revised INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    doc_number TEXT,
+    link TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    delivered REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_by_profile ON inbox (profile_id, delivered);
+"""
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+MAX_ERROR_CHARS = 300
+
+
+class ContactChannel(ChoiceEnum):
+    """How a subscriber wants to be told. Every push also lands in the in-app inbox (站内信)."""
+
+    INBOX = "inbox"
+    SMS = "sms"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Personal data: `address` is kept out of `repr` so it cannot slip into a log line."""
+
+    channel: ContactChannel = ContactChannel.INBOX
+    address: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.channel, ContactChannel):
+            object.__setattr__(self, "channel", ContactChannel.from_str(str(self.channel)))
+        if self.channel is not ContactChannel.INBOX and not self.address:
+            raise ValueError(f"contact channel {self.channel.value} needs an address")
+        if self.channel is ContactChannel.INBOX and self.address:
+            raise ValueError("the inbox channel takes no address")
+
+    def masked(self) -> str:
+        """What may be shown where the owner is not the reader: 138****5678, z***@example.com."""
+        a = self.address or ""
+        if self.channel is ContactChannel.SMS and len(a) >= 7:
+            return a[:3] + "****" + a[-4:]
+        if self.channel is ContactChannel.EMAIL and "@" in a:
+            user, _, host = a.partition("@")
+            return (user[:1] or "*") + "***@" + host
+        return ""
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A stored profile with its contact details and timestamps."""
+
+    profile: Profile
+    contact: Contact
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One planned push, before it has a row id."""
+
+    profile_id: str
+    doc_id: str
+    doc_version: str
+    title: str
+    link: str
+    reason: str
+    doc_number: str | None = None
+    evidence: tuple[str, ...] = ()
+    revised: bool = False
+
+    @property
+    def key(self) -> str:
+        return outbox_key(self.profile_id, self.doc_id, self.doc_version)
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    """A claimed outbox row, ready for a channel. `key` is the idempotency key receivers dedupe on."""
+
+    id: int
+    key: str
+    profile_id: str
+    doc_id: str
+    doc_version: str
+    title: str
+    link: str
+    reason: str
+    doc_number: str | None
+    evidence: tuple[str, ...]
+    revised: bool
+    attempts: int
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    key: str
+    doc_id: str
+    doc_version: str
+    title: str
+    doc_number: str | None
+    link: str
+    reason: str
+    evidence: tuple[str, ...]
+    revised: bool
+    delivered: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    profile_id: str
+    doc_id: str
+    attempts: int
+    error: str | None
+    updated: float
+
+
+def outbox_key(profile_id: str, doc_id: str, doc_version: str) -> str:
+    """Deterministic from the UNIQUE triple, so a re-planned row gets the same key."""
+    raw = json.dumps([profile_id, doc_id, doc_version], ensure_ascii=False)
+    return "push-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def new_profile_id() -> str:
+    # Random, not sequential: ids cannot be enumerated.
+    return "p-" + secrets.token_hex(8)
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash suffices (no dictionary to attack).
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def mask_error(text: str) -> str:
+    """A channel's error message, safe to store and log: personal details masked, bounded."""
+    text = mask_personal(" ".join(text.split()))
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
+
+
+class PushStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        memory = self.path == ":memory:"
+        if not memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # Autocommit mode: transactions are opened explicitly in `_tx`, never implicitly.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            if not memory:
+                os.chmod(self.path, 0o600)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL is safe in WAL mode against a killed process; on power loss the last commits go in
+                # order, so at worst a "sent" mark is lost and that message is re-sent with the same key.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading a read.
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # -- profiles ----------------------------------------------------------------
+    def create_profile(self, profile: Profile, contact: Contact) -> str:
+        """Stores the profile and returns its secret token; only the token's hash is kept."""
+        token = "pt-" + secrets.token_urlsafe(32)
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO profiles (id, token_hash, kind, province, city, district, street, groups, topics,"
+                " description, channel, address, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (profile.profile_id, hash_token(token), *self._profile_values(profile, contact), now, now),
+            )
+        return token
+
+    @staticmethod
+    def _profile_values(profile: Profile, contact: Contact) -> tuple[object, ...]:
+        return (
+            profile.kind.value,
+            profile.province,
+            profile.city,
+            profile.district,
+            profile.street,
+            json.dumps(list(profile.groups), ensure_ascii=False),
+            json.dumps(list(profile.topics), ensure_ascii=False),
+            profile.description,
+            contact.channel.value,
+            contact.address,
+        )
+
+    @staticmethod
+    def _subscriber(row: sqlite3.Row) -> Subscriber:
+        profile = Profile.from_dict(
+            {
+                "profile_id": row["id"],
+                "kind": row["kind"],
+                "province": row["province"],
+                "city": row["city"],
+                "district": row["district"],
+                "street": row["street"],
+                "groups": json.loads(row["groups"]),
+                "topics": json.loads(row["topics"]),
+                "description": row["description"],
+            }
+        )
+        contact = Contact(ContactChannel(row["channel"]), row["address"])
+        return Subscriber(profile, contact, row["created"], row["updated"])
+
+    def profile_by_token(self, token: str) -> Subscriber | None:
+        rows = self._read("SELECT * FROM profiles WHERE token_hash = ?", (hash_token(token),))
+        return self._subscriber(rows[0]) if rows else None
+
+    def get_profile(self, profile_id: str) -> Subscriber | None:
+        rows = self._read("SELECT * FROM profiles WHERE id = ?", (profile_id,))
+        return self._subscriber(rows[0]) if rows else None
+
+    def update_profile(self, profile: Profile, contact: Contact) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE profiles SET kind=?, province=?, city=?, district=?, street=?, groups=?, topics=?,"
+                " description=?, channel=?, address=?, updated=? WHERE id=?",
+                (*self._profile_values(profile, contact), time.time(), profile.profile_id),
+            )
+            return cur.rowcount > 0
+
+    def delete_profile(self, profile_id: str) -> bool:
+        """Erases the profile with its outbox rows and inbox (ON DELETE CASCADE), in one transaction."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM profiles WHERE id = ?", (profile_id,)).rowcount > 0
+
+    def profiles(self) -> list[Profile]:
+        return [self._subscriber(r).profile for r in self._read("SELECT * FROM profiles ORDER BY id")]
+
+    def count_profiles(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM profiles")[0][0])
+
+    # -- documents to plan ------------------------------------------------------------
+    def note_documents(self, versions: Iterable[tuple[str, str, bool]]) -> None:
+        """Remember (doc_id, version, revised) as waiting to be planned; known versions are left alone."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO push_documents (doc_id, version, revised, noted) VALUES (?,?,?,?)",
+                [(d, v, int(r), now) for d, v, r in versions],
+            )
+
+    def unplanned_documents(self) -> list[tuple[str, str]]:
+        rows = self._read("SELECT doc_id, version FROM push_documents WHERE planned IS NULL ORDER BY noted, doc_id")
+        return [(r["doc_id"], r["version"]) for r in rows]
+
+    def is_planned(self, doc_id: str, version: str) -> bool:
+        rows = self._read("SELECT planned FROM push_documents WHERE doc_id = ? AND version = ?", (doc_id, version))
+        return bool(rows) and rows[0]["planned"] is not None
+
+    def revision_noted(self, doc_id: str, version: str) -> bool:
+        """True when this version was noted as a revision, or another version of the id was seen before."""
+        rows = self._read("SELECT version, revised FROM push_documents WHERE doc_id = ?", (doc_id,))
+        return any(r["version"] != version or r["revised"] for r in rows)
+
+    def mark_planned(self, doc_id: str, version: str, enqueued: int = 0) -> None:
+        now = time.time()
+        with self._tx() as db:
+            self._mark_planned(db, doc_id, version, enqueued, now)
+
+    @staticmethod
+    def _mark_planned(db: sqlite3.Connection, doc_id: str, version: str, enqueued: int, now: float) -> None:
+        db.execute(
+            "INSERT INTO push_documents (doc_id, version, noted, planned, enqueued) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(doc_id, version) DO UPDATE SET planned = excluded.planned,"
+            " enqueued = COALESCE(push_documents.enqueued, 0) + excluded.enqueued",
+            (doc_id, version, now, now, enqueued),
+        )
+
+    # -- outbox -------------------------------------------------------------------------
+    def enqueue(self, doc_id: str, version: str, entries: Iterable[OutboxEntry]) -> int:
+        """Insert the rows of one planned document and mark it planned, atomically; returns rows added.
+
+        INSERT OR IGNORE on the UNIQUE (profile, document, version): planning the same version
+        again adds nothing, whatever state the earlier rows are in.
+        """
+        now = time.time()
+        added = 0
+        with self._tx() as db:
+            for e in entries:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO outbox (key, profile_id, doc_id, doc_version, revised, title, doc_number,"
+                    " link, reason, evidence, created, updated)"
+                    " SELECT ?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM profiles WHERE id = ?)",
+                    (
+                        e.key,
+                        e.profile_id,
+                        e.doc_id,
+                        e.doc_version,
+                        int(e.revised),
+                        e.title,
+                        e.doc_number,
+                        e.link,
+                        e.reason,
+                        json.dumps(list(e.evidence), ensure_ascii=False),
+                        now,
+                        now,
+                        e.profile_id,  # a profile deleted while planning ran gets nothing
+                    ),
+                )
+                added += cur.rowcount
+            self._mark_planned(db, doc_id, version, added, now)
+        return added
+
+    def claim_next(self, owner: str, now: float, lease_seconds: float, after_id: int = 0) -> PushMessage | None:
+        """Lease the oldest deliverable row with id > `after_id` to `owner` until now + lease_seconds.
+
+        A row stays `pending` while leased; if its deliverer dies the lease runs out and the
+        row is claimable again (and re-sent with the same key). `after_id` lets one job make a
+        single pass, so a row that just failed is not retried by the same run.
+        """
+        with self._tx() as db:
+            row = db.execute(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ?, updated = ? WHERE id = ("
+                " SELECT id FROM outbox WHERE status = 'pending' AND id > ? AND not_before <= ?"
+                " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT 1) RETURNING id",
+                (owner, now + lease_seconds, now, after_id, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            r = db.execute(
+                "SELECT o.*, p.channel, p.address FROM outbox o JOIN profiles p ON p.id = o.profile_id WHERE o.id = ?",
+                (row["id"],),
+            ).fetchone()
+        return PushMessage(
+            id=r["id"],
+            key=r["key"],
+            profile_id=r["profile_id"],
+            doc_id=r["doc_id"],
+            doc_version=r["doc_version"],
+            title=r["title"],
+            link=r["link"],
+            reason=r["reason"],
+            doc_number=r["doc_number"],
+            evidence=tuple(json.loads(r["evidence"])),
+            revised=bool(r["revised"]),
+            attempts=r["attempts"],
+            contact=Contact(ContactChannel(r["channel"]), r["address"]),
+        )
+
+    def mark_sent(self, row_id: int, now: float) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?, updated = ?,"
+                " lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = ? AND status = 'pending'",
+                (now, now, row_id),
+            )
+            return cur.rowcount > 0
+
+    def record_failure(self, row_id: int, error: str, now: float, max_attempts: int, retry_seconds: float) -> str:
+        """Count a failed attempt; the row waits (exponential back-off) or, at `max_attempts`, is failed."""
+        with self._tx() as db:
+            row = db.execute("SELECT attempts FROM outbox WHERE id = ? AND status = 'pending'", (row_id,)).fetchone()
+            if row is None:
+                return "gone"
+            attempts = int(row["attempts"]) + 1
+            status = "failed" if attempts >= max_attempts else "pending"
+            not_before = now + retry_seconds * (2 ** (attempts - 1))
+            db.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, not_before = ?, updated = ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (status, attempts, mask_error(error), not_before, now, row_id),
+            )
+        return status
+
+    def requeue_failed(self) -> int:
+        """Give failed rows a fresh set of attempts (after a gateway outage is fixed)."""
+        now = time.time()
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, not_before = 0, updated = ?"
+                " WHERE status = 'failed'",
+                (now,),
+            ).rowcount
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+        for r in self._read("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"):
+            counts[r["status"]] = int(r["n"])
+        return counts
+
+    def failures(self, limit: int = 50) -> list[Failure]:
+        rows = self._read(
+            "SELECT key, profile_id, doc_id, attempts, last_error, updated FROM outbox"
+            " WHERE status = 'failed' ORDER BY updated DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            Failure(r["key"], r["profile_id"], r["doc_id"], r["attempts"], r["last_error"], r["updated"]) for r in rows
+        ]
+
+    def outbox_rows(self) -> list[sqlite3.Row]:
+        """Every outbox row (tests and operators' inspection)."""
+        return self._read("SELECT * FROM outbox ORDER BY id")
+
+    # -- inbox ------------------------------------------------------------------------------
+    def add_to_inbox(self, message: PushMessage, now: float) -> bool:
+        """Idempotent on the message key: a re-sent message is not stored twice. False if it was there."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO inbox (key, profile_id, doc_id, doc_version, revised, title, doc_number, link,"
+                " reason, evidence, delivered) SELECT ?,?,?,?,?,?,?,?,?,?,?"
+                " WHERE EXISTS (SELECT 1 FROM profiles WHERE id = ?)",
+                (
+                    message.key,
+                    message.profile_id,
+                    message.doc_id,
+                    message.doc_version,
+                    int(message.revised),
+                    message.title,
+                    message.doc_number,
+                    message.link,
+                    message.reason,
+                    json.dumps(list(message.evidence), ensure_ascii=False),
+                    now,
+                    message.profile_id,
+                ),
+            )
+            return cur.rowcount > 0
+
+    def inbox(self, profile_id: str, limit: int = 20, offset: int = 0) -> tuple[int, list[InboxItem]]:
+        total = int(self._read("SELECT COUNT(*) FROM inbox WHERE profile_id = ?", (profile_id,))[0][0])
+        rows = self._read(
+            "SELECT * FROM inbox WHERE profile_id = ? ORDER BY delivered DESC, key LIMIT ? OFFSET ?",
+            (profile_id, limit, offset),
+        )
+        items = [
+            InboxItem(
+                key=r["key"],
+                doc_id=r["doc_id"],
+                doc_version=r["doc_version"],
+                title=r["title"],
+                doc_number=r["doc_number"],
+                link=r["link"],
+                reason=r["reason"],
+                evidence=tuple(json.loads(r["evidence"])),
+                revised=bool(r["revised"]),
+                delivered=r["delivered"],
+            )
+            for r in rows
+        ]
+        return total, items

@@ -1,0 +1,182 @@
+"""The push labeller on small hand-written Chinese snippets: one rule per test."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus.models import Document, Status
+from corpus.push_labels import EVIDENCE_MAX, EVIDENCE_MIN, label_document
+from corpus.targeting import Audience, JurisdictionLevel
+
+TODAY = "2026-11-29"
+
+
+def doc(text: str, title: str = "", **kw) -> Document:
+    return Document(id=kw.pop("id", "d1"), title=title, text=text, **kw)
+
+
+def assert_verbatim(t, text: str) -> None:
+    for g in t.groups:
+        quote = t.evidence[g]
+        assert quote in text, (g, quote)
+        assert EVIDENCE_MIN <= len(quote) <= EVIDENCE_MAX, (g, quote)
+
+
+SUBSIDY = (
+    "第一条 为促进高校毕业生就业创业，制定本办法。\n"
+    "第二条 本办法适用于本市行政区域内的高校毕业生和用人单位。\n"
+    "第三条 用人单位吸纳高校毕业生就业的，给予每人每月500元社会保险补贴。\n"
+    "第四条 高校毕业生自主创业的，可以申请一次性创业补贴10000元。\n"
+    "第五条 企业申请补贴应当提交劳动合同和缴费记录。"
+)
+
+
+def test_group_with_benefit_gets_group_audience_and_verbatim_evidence() -> None:
+    t = label_document(doc(SUBSIDY, title="济南市高校毕业生就业创业补贴办法"), today=TODAY)
+    assert "高校毕业生" in t.groups
+    assert set(t.audience) == {Audience.RESIDENT, Audience.ENTERPRISE}
+    assert "就业创业" in t.topics
+    assert_verbatim(t, SUBSIDY)
+
+
+def test_jurisdiction_from_title_region_city() -> None:
+    t = label_document(doc(SUBSIDY, title="济南市高校毕业生就业创业补贴办法"), today=TODAY)
+    assert t.jurisdiction.level is JurisdictionLevel.MUNICIPAL
+    assert (t.jurisdiction.province, t.jurisdiction.city) == ("山东省", "济南市")
+
+
+def test_jinan_district_alone_resolves_to_jinan() -> None:
+    t = label_document(doc(SUBSIDY, title="历城区高校毕业生就业补贴办法"), today=TODAY)
+    assert t.jurisdiction.level is JurisdictionLevel.DISTRICT
+    assert (t.jurisdiction.city, t.jurisdiction.districts) == ("济南市", ("历城区",))
+
+
+def test_scope_clause_naming_districts_narrows_a_city_regulation() -> None:
+    text = (
+        "第一条 为方便居民出行，制定本规定。\n第二条 本规定适用于本市莱芜区、钢城区既有多层住宅增设电梯。\n"
+        "第三条 业主申请增设电梯的，应当经本单元业主同意。\n第四条 居民可以申请增设电梯补贴。"
+    )
+    t = label_document(doc(text, title="济南市既有多层住宅增设电梯规定"), today=TODAY)
+    assert t.jurisdiction.level is JurisdictionLevel.DISTRICT
+    assert set(t.jurisdiction.districts) == {"莱芜区", "钢城区"}
+    assert not t.jurisdiction.covers("山东省", "济南市", "历城区")
+
+
+def test_municipality_citywide_is_provincial() -> None:
+    text = "本市行政区域内的居民可以申请居住证。申请人应当提交身份证明。居民办理居住证不收取费用。"
+    t = label_document(doc(text, title="上海市居住证申领办法"), today=TODAY)
+    assert t.jurisdiction.level is JurisdictionLevel.PROVINCIAL
+    assert t.jurisdiction.province == "上海市"
+
+
+def test_ministry_and_state_council_are_national() -> None:
+    text = "各省、自治区、直辖市人民政府：企业和个人可以申请延期缴纳税款。纳税人应当按期申报。企业可以享受减免。"
+    for title in ("财政部关于延期缴纳税款的通知", "国务院关于延期缴纳税款的通知"):
+        t = label_document(doc(text, title=title), today=TODAY)
+        assert t.jurisdiction.level is JurisdictionLevel.NATIONAL
+
+
+def test_internal_procedure_documents_have_no_audience() -> None:
+    text = (
+        "第一条 为加强规范性文件备案审查，制定本办法。"
+        "第二条 制定机关应当在公布后三十日内报送备案。第三条 法制机构负责审查。"
+    )
+    t = label_document(doc(text, title="某省行政机关规范性文件备案监督办法"), today=TODAY)
+    assert t.audience == ()
+    assert t.groups == ()
+
+
+def test_news_without_measures_has_no_audience() -> None:
+    text = (
+        "2月27日，省委统战部召开会议，传达学习重要讲话精神。会议强调，要提高政治站位，凝聚各方力量。"
+        "部长主持会议并讲话，指出统一战线要贡献智慧和力量。"
+    )
+    assert label_document(doc(text, title="凝聚各方力量共克时艰"), today=TODAY).audience == ()
+
+
+def test_enterprise_only_audience() -> None:
+    text = (
+        "一、对受疫情影响的企业，可以申请延期缴纳社会保险费。二、企业复工复产的，给予稳岗返还。"
+        "三、生产经营困难的企业可以申请贷款贴息。四、企业应当落实防控责任。"
+    )
+    t = label_document(doc(text, title="关于支持企业复工复产的若干措施"), today=TODAY)
+    assert t.audience == (Audience.ENTERPRISE,)
+    assert "惠企与营商环境" in t.topics
+
+
+@pytest.mark.parametrize(
+    ("group", "sentence"),
+    [
+        ("农民工", "进城务工人员随迁子女可以在居住地申请就读公办学校，享受同等待遇。"),
+        ("外来务工与新市民", "持有居住证的非本市户籍人员可以申请积分入学，享受基本公共服务。"),
+        ("困难群众", "对最低生活保障家庭和特困人员给予临时救助补贴。"),
+        ("残疾人", "持残疾证的残疾人可以申请免费乘坐公共交通。"),
+        ("退役军人", "退役军人自主创业的，可以申请一次性创业补贴。"),
+        ("失业人员", "登记失业人员参加职业培训的，给予培训补贴。"),
+        ("灵活就业人员", "灵活就业人员可以申请社会保险补贴。"),
+        ("个体工商户", "个体工商户可以申请减免房租三个月。"),
+        ("中小微企业", "小微企业可以申请贷款贴息和担保费补贴。"),
+        ("医护人员", "一线医务人员的临时性工作补助免征个人所得税。"),
+        ("育儿家庭", "三岁以下婴幼儿家庭可以申请托育服务补贴。"),
+        ("老年人", "八十周岁以上高龄老人可以申请高龄津贴补贴。"),
+    ],
+)
+def test_each_group_named_with_benefits(group: str, sentence: str) -> None:
+    text = "\n".join([sentence] * 3) + "\n申请人应当向居住地街道办事处提出申请。"
+    t = label_document(doc(text, title="关于落实惠民政策的通知"), today=TODAY)
+    assert group in t.groups, (group, t.groups)
+    assert_verbatim(t, text)
+
+
+def test_passing_mention_is_not_a_group() -> None:
+    text = (
+        "第一条 为保护河道，制定本条例。第二条 任何单位和个人不得向河道倾倒垃圾。"
+        "第三条 村民委员会协助做好河道保护工作。第四条 违反本条例的，由水行政主管部门责令改正。"
+    )
+    t = label_document(doc(text, title="某市河道管理保护条例"), today=TODAY)
+    assert "农民" not in t.groups
+    assert "生态环境" in t.topics
+
+
+def test_universal_health_insurance_gets_no_groups() -> None:
+    text = (
+        "本市城乡居民参加基本医疗保险。中小学生、婴幼儿、老年人、残疾人按规定参保，享受医保待遇。"
+        "参保人员可以申请门诊报销。老年人和残疾人个人缴费部分给予补贴。"
+    )
+    t = label_document(doc(text, title="某市城乡居民基本医疗保险办法"), today=TODAY)
+    assert t.groups == ()
+    assert "社会保险" in t.topics
+
+
+def test_expired_by_stated_end_date() -> None:
+    text = "居民可以申请补贴。本细则自2016年1月1日起施行，有效期至2020年12月31日。"
+    assert label_document(doc(text, title="补贴细则"), today=TODAY).expired
+    assert not label_document(doc(text, title="补贴细则"), today="2019-06-01").expired
+
+
+def test_expired_by_from_to_period_and_by_years() -> None:
+    a = "居民可以申请。本办法自2008年5月1日至2013年4月30日施行。"
+    b = "企业可以申请。本意见自发布之日起正式执行，有效期五年。"
+    assert label_document(doc(a, title="办法"), today=TODAY).expired
+    assert label_document(doc(b, title="意见", publish_date="2016-01-11"), today=TODAY).expired
+    assert not label_document(doc(b, title="意见", publish_date="2024-01-11"), today=TODAY).expired
+
+
+def test_repealed_and_metadata_expiry_but_not_replaced_old_documents() -> None:
+    assert label_document(doc("本办法已废止。居民可以申请。", title="办法"), today=TODAY).expired
+    assert label_document(doc("居民可以申请。", title="办法", status=Status.EXPIRED), today=TODAY).expired
+    text = "居民可以申请。本办法自2020年1月1日起施行，《旧办法》同时废止。居住证有效期为1年。"
+    assert not label_document(doc(text, title="办法"), today=TODAY).expired
+
+
+def test_empty_and_unknown_text_do_not_crash() -> None:
+    t = label_document(doc("", title=""), today=TODAY)
+    assert t.audience == () and t.groups == ()
+    t = label_document(doc("hello world 12345"), today=TODAY)
+    assert t.audience == ()
+    assert t.jurisdiction.level is JurisdictionLevel.NATIONAL
+
+
+def test_today_is_validated() -> None:
+    with pytest.raises(ValueError, match="ISO date"):
+        label_document(doc("居民可以申请。"), today="29/11/2026")
