@@ -3,14 +3,18 @@
 `label_document(doc)` returns a `corpus.targeting.Targeting` built by explainable rules over
 the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/GUIDE.md`):
 
-- audience: cue words for people (居民, 申请人, 学生…) and for businesses (企业, 用人单位,
-  经营者…), counted in the text; documents about the government's own procedures
-  (备案审查, 建议答复, 人事调整…) and news without measures get no audience;
+- audience: cue words for people (居民, 申请人, 职工…) and for businesses and private
+  institutions (企业, 用人单位, 养老院, 商场…), counted in the text; a side named much less
+  than the other still counts when it gets benefits of its own (个人…免征); documents about
+  the government's own procedures (备案审查, 建议答复, 人事调整…) and news without measures
+  get no audience;
 - jurisdiction: a scope clause (本市行政区域内, 适用于…区) wins, else the region of the issuer
   or title, else the region named in the opening lines; national bodies are national;
 - groups: one lexicon per group; a group counts when the document is written for it (title)
-  or names it repeatedly or next to a benefit or duty (补贴, 优先, 不得…); each group carries
-  a verbatim 10-80 character quote from the text; universal schemes (医保) get none;
+  or names it next to a benefit, duty, eligibility rule or quota (补贴, 不得, 资格, 指标…) at
+  least twice, or once among several mentions; mentions alone (news statistics) are not
+  enough; each group carries a verbatim 10-80 character quote from the text; universal
+  schemes (医保) get none;
 - topics: weighted keywords, the title weighing most, 1-3 topics;
 - expired: metadata, 已废止/已失效, or a stated validity period that ended before `today`.
 
@@ -45,7 +49,7 @@ GROUP_CUES: dict[str, str] = {
     "困难群众": r"最低生活保障|低保(?!护)|特困|低收入|贫困人口|贫困户|"
     r"建档立卡|流浪乞讨|就业困难人员|住房困难家庭|困难家庭|困难群众|困难职工",
     "外来务工与新市民": r"流动人口|居住证|暂住证|新市民|新莞人|来穗人员|外来务工|外来人员|"
-    r"随迁子女|非本市户籍|非本地户籍|非户籍|外地户籍|外地来|来京人员|来沪人员|外来人口",
+    r"随迁子女|非本市户籍|非本地户籍|非户籍|外地户籍|外地来[\u4e00-\u9fff]?(?:人员|务工)|流动人员|来京人员|来沪人员|外来人口",
     "学生及家长": r"义务教育|入学|招生|中考|高考|学生|适龄儿童|升学|子女教育|学龄",
     "育儿家庭": r"婴幼儿|托育|托幼|幼儿园|入园|生育保险|孕期|产期|哺乳期|孕产|学前教育|3岁以下|三岁以下",
     "失业人员": r"失业人员|失业青年|下岗职工|下岗失业|失业登记",
@@ -65,7 +69,9 @@ _BUSINESS_GROUPS = ("个体工商户", "中小微企业")
 _ACTION_RE = re.compile(
     r"补贴|补助|资助|减免|减征|免征|免收|免费|减半|优先|照顾|救助|优惠|享受|扶持|奖励|贴息|担保|保障|"
     r"可以申请|可申请|申请|办理|申领|符合条件|适用于|给予|应当|不得|纳入|参加|接受|就读|报名|"
-    r"延期|缓缴|帮扶|安置|补偿|权益|待遇"
+    r"延期|缓缴|帮扶|安置|补偿|权益|待遇|"
+    # eligibility and quotas (资格, 积分入户指标) and exemptions (…除外) are written for the group too
+    r"资格|积分|指标|名额|录取|除外|领取|津贴"
 )
 
 # Titles of universal schemes (GUIDE §2.3): every resident is covered, so no group is named.
@@ -110,13 +116,17 @@ TOPIC_SHARE = 0.6
 _RESIDENT_RE = re.compile(
     r"居民|市民|公民|个人|群众|家庭|儿童|学生|家长|老人|老年人|患者|参保人|申请人|当事人|流动人口|"
     r"村民|农民|农户|残疾人|妇女|未成年人|旅客|乘客|消费者|随迁子女|适龄|来京人员|来沪人员|子女|"
-    r"持证人|社会公众|公众|住户|业主|购房|申请者|失业人员|毕业生|退休人员|驾驶人"
+    r"持证人|社会公众|公众|住户|业主|购房|申请者|失业人员|毕业生|退休人员|驾驶人|"
+    # employees, and people who apply or collect in person (持本人…), are residents too
+    r"职工|本人"
 )
 # Businesses and other operators (private hospitals and care homes included).
 _ENTERPRISE_RE = re.compile(
     r"企业|企事业单位|公司|经营者|经营单位|用人单位|个体工商户|商户|市场主体|生产经营|医疗机构|建设单位|施工单位|"
-    r"运营单位|供应商|商家|养老机构|投资者|项目单位|开发单位|银行业|金融机构|网络运营者|纳税人|经营|"
-    r"产权单位|管理单位|使用单位|设置单位|从业|行业协会|法人"
+    r"运营单位|供应商|商家|养老机构|投资者|项目单位|开发单位|银行业|金融机构|网络运营者|纳税人|经营(?!权)|"
+    r"产权单位|管理单位|使用单位|设置单位|从业|行业协会|法人|"
+    # institutions and business premises that must comply (GUIDE: 民办机构 count, e.g. care homes)
+    r"养老院|福利院|网点|营业场所|商场|超市|药店|餐饮|门店|宾馆|酒店|煤矿|工厂|厂家|生产单位|销售单位"
 )
 # Addressed to everyone: counts for both sides.
 _BOTH_RE = re.compile(r"单位和个人|单位或者个人|公民、法人|法人和其他组织|法人或者其他组织")
@@ -125,6 +135,15 @@ _MEASURE_RE = re.compile(
     r"可以|可申请|申请|应当|须|不得|免收|减免|补贴|办理|给予|享受|实行|一律|禁止|暂停|延长|延期|开通|预约|"
     r"适用于|凭|优先|要求|设立|实施"
 )
+# A side is an audience when named at least MIN_CUES times and MIN_DENSITY times per 1,000
+# characters, and either at least MIN_SHARE as often as the other side or granted a concrete
+# benefit in MIN_BENEFIT sentences of its own.
+MIN_CUES = 3
+MIN_DENSITY = 1.0
+MIN_SHARE = 0.3
+MIN_BENEFIT = 2
+# Concrete benefits: money, tax and fee relief, deferral.
+_BENEFIT_RE = re.compile(r"补贴|补助|津贴|资助|减免|减征|免征|免收|免费|优惠|奖励|贴息|缓缴|延期|退还|返还")
 # Titles of internal procedure documents (GUIDE §2.1): no resident or business can act on them.
 _INTERNAL_TITLE_RE = re.compile(
     r"建议的答复|提案的答复|答复$|复函|办理情况|规范性文件|备案|立法条例|地方立法|绩效管理|组成人员|"
@@ -302,13 +321,27 @@ def _audience(title: str, text: str) -> tuple[Audience, ...] | None:
     # News and commentary without measures: nothing anyone can act on.
     if measures < 1.5 and not _INSTRUMENT_RE.search(title):
         return None
+    # A side granted a benefit in sentences of its own (个人…免征, 职工…缓缴) is addressed even
+    # when the other side dominates the text.
+    res_benefit = _benefit_sentences(_RESIDENT_RE, text)
+    ent_benefit = _benefit_sentences(_ENTERPRISE_RE, text)
     out: list[Audience] = []
     # Each side must be named often enough, and not only in passing next to the other side.
-    if res >= 3 and res * per_k >= 1.0 and res >= 0.3 * ent:
+    if res >= MIN_CUES and res * per_k >= MIN_DENSITY and (res >= MIN_SHARE * ent or res_benefit >= MIN_BENEFIT):
         out.append(Audience.RESIDENT)
-    if ent >= 3 and ent * per_k >= 1.0 and ent >= 0.3 * res:
+    if ent >= MIN_CUES and ent * per_k >= MIN_DENSITY and (ent >= MIN_SHARE * res or ent_benefit >= MIN_BENEFIT):
         out.append(Audience.ENTERPRISE)
     return tuple(out)
+
+
+def _benefit_sentences(cues: re.Pattern[str], text: str) -> int:
+    """How many distinct sentences name one side together with a concrete benefit."""
+    found = set()
+    for m in cues.finditer(text):
+        sentence = _sentence(text, m.start(), m.end())
+        if _BENEFIT_RE.search(sentence):
+            found.add(sentence)
+    return len(found)
 
 
 # ---------------------------------------------------------------- jurisdiction
@@ -503,7 +536,9 @@ def _groups(title: str, text: str) -> tuple[tuple[str, ...], dict[str, str]]:
             continue
         in_title = bool(pattern.search(title))
         addressed = [h for h in hits if _ACTION_RE.search(_sentence(text, h.start(), h.end()))]
-        if not (in_title or len(hits) >= 3 or (len(addressed) >= 2) or (len(hits) >= 2 and addressed)):
+        # named more than once and at least once with a benefit, duty or eligibility rule; a group
+        # named only in counts or descriptions (外地来沪人员62例) is mentioned in passing, however often
+        if not (in_title or (addressed and len(hits) >= 2)):
             continue
         quote = _evidence(text, (addressed or hits)[0])
         if quote:

@@ -3,8 +3,8 @@
     python -m eval.push [--labels path/to/doc_labels.jsonl] [--today 2026-11-29] [--json out.json]
 
 Labels every document listed in doc_labels.jsonl (text from policies.jsonl) and reports:
-- per field: audience exact match; jurisdiction exact and level accuracy; groups and topics
-  micro P/R/F1; expired accuracy and P/R;
+- per field: audience exact match and a gold x predicted confusion table; jurisdiction exact
+  and level accuracy; groups and topics micro P/R/F1; expired accuracy and P/R;
 - evidence validity: every quote a verbatim substring of the text, 10-80 characters;
 - matching: predicted labels x profiles.jsonl through `corpus.profiles.match`, micro P/R/F1
   over (profile, document) pairs against matches.tsv, with the gold labels as the upper bound;
@@ -116,6 +116,9 @@ def evaluate(
     n = len(ids)
 
     audience_ok = sum(set(pred[i].audience) == set(gold[i].audience) for i in ids)
+    confusion: dict[str, Counter[str]] = {}
+    for i in ids:
+        confusion.setdefault(_audience_key(gold[i]), Counter())[_audience_key(pred[i])] += 1
     jur_exact = sum(_same_jurisdiction(pred[i], gold[i]) for i in ids)
     jur_level = sum(pred[i].jurisdiction.level is gold[i].jurisdiction.level for i in ids)
     exp_tp = sum(pred[i].expired and gold[i].expired for i in ids)
@@ -149,7 +152,11 @@ def evaluate(
     return {
         "n_documents": n,
         "today": today,
-        "audience": {"accuracy": audience_ok / n},
+        "audience": {
+            "accuracy": audience_ok / n,
+            # gold -> predicted -> documents; keys like "enterprise+resident", "none"
+            "confusion": {g: dict(c) for g, c in sorted(confusion.items())},
+        },
         "jurisdiction": {"exact_accuracy": jur_exact / n, "level_accuracy": jur_level / n},
         "groups": _set_prf((set(pred[i].groups), set(gold[i].groups)) for i in ids),
         "topics": _set_prf((set(pred[i].topics), set(gold[i].topics)) for i in ids),
@@ -168,6 +175,10 @@ def evaluate(
         "primary_metric": "match.f1",
         "predictions": {i: pred[i].to_dict() for i in ids},
     }
+
+
+def _audience_key(t: Targeting) -> str:
+    return "+".join(sorted(a.value for a in t.audience)) or "none"
 
 
 def _same_jurisdiction(a: Targeting, b: Targeting) -> bool:
@@ -192,8 +203,15 @@ def format_report(r: dict[str, Any]) -> str:
         f"  evidence               {r['evidence']['quotes']} quotes, {r['evidence']['invalid']} invalid",
         f"  match                  {prf(r['match'])}",
         f"  match (gold labels)    {prf(r['match_upper_bound'])}",
-        "worst documents (wrong profile-document pairs):",
+        "audience confusion (rows gold, columns predicted):",
     ]
+    keys = {"resident": "res", "enterprise": "ent", "enterprise+resident": "both", "none": "none"}
+    confusion = r["audience"]["confusion"]
+    lines.append("  " + " " * 8 + "".join(f"{short:>6}" for short in keys.values()))
+    for g, short in keys.items():
+        row = confusion.get(g, {})
+        lines.append(f"  {short:<8}" + "".join(f"{row.get(k, 0):>6}" for k in keys))
+    lines.append("worst documents (wrong profile-document pairs):")
     for w in r["worst_documents"]:
         lines.append(
             f"  {w['wrong_pairs']:>3}  (+{w['false_pairs']} / -{w['missed_pairs']})  "

@@ -180,3 +180,58 @@ def test_empty_and_unknown_text_do_not_crash() -> None:
 def test_today_is_validated() -> None:
     with pytest.raises(ValueError, match="ISO date"):
         label_document(doc("居民可以申请。"), today="29/11/2026")
+
+
+def test_land_contract_rights_are_farmers_not_businesses() -> None:
+    # 土地承包经营权 is a household's right: 经营 inside it does not name a business
+    text = (
+        "一、农户依法享有土地承包经营权，任何组织不得侵害农户的承包经营权。\n"
+        "二、村民可以申请承包经营权确权登记，办理登记不收取费用。\n"
+        "三、农民对承包经营权登记结果有异议的，可以申请更正。\n"
+        "四、承包经营权证书由县级人民政府颁发给承包农户。"
+    )
+    t = label_document(doc(text, title="关于做好农村土地承包经营权确权登记颁证工作的意见"), today=TODAY)
+    assert t.audience == (Audience.RESIDENT,)
+    assert "农民" in t.groups
+
+
+def test_care_homes_and_shops_that_must_comply_are_enterprise() -> None:
+    text = (
+        "一、养老院、儿童福利院应当设立隔离区，老人和儿童出现发热的，应当立即隔离。\n"
+        "二、商场、超市、餐饮门店应当落实测温、消毒措施，顾客须佩戴口罩。\n"
+        "三、居民进出小区应当出示通行码，老人可由家属代为申请。"
+    )
+    t = label_document(doc(text, title="关于加强疫情防控的通告"), today=TODAY)
+    assert set(t.audience) == {Audience.RESIDENT, Audience.ENTERPRISE}
+
+
+def test_individual_benefits_in_a_business_text_reach_residents() -> None:
+    # the businesses dominate the text, but individuals get their own tax relief
+    business = "".join(f"{k}、受疫情影响的企业可以申请延期缴纳税款，企业纳税人享受减免。\n" for k in "一二三四五六七八")
+    text = (
+        business + "九、个人取得的临时性工作补助和奖金，免征个人所得税。\n"
+        "十、个人通过公益性社会组织捐赠的，享受税前扣除优惠。"
+    )
+    t = label_document(doc(text, title="关于支持疫情防控的税收优惠措施"), today=TODAY)
+    assert set(t.audience) == {Audience.RESIDENT, Audience.ENTERPRISE}
+
+
+def test_group_in_news_statistics_is_not_addressed() -> None:
+    text = (
+        "本市通报疫情情况：外地来沪人员62例，本市常住人员73例。\n累计外地来沪人员确诊病例中已出院30例。\n"
+        "外地来沪人员中重症病例5例。\n市民应当配合做好防控工作，不得隐瞒行程，居民可以申请核酸检测。"
+    )
+    t = label_document(doc(text, title="关于疫情防控情况的通报"), today=TODAY)
+    assert "外来务工与新市民" not in t.groups
+
+
+def test_quota_for_a_group_is_addressed_to_it() -> None:
+    text = (
+        "根据流动人员积分制管理规定，经市政府审定，现将本年度指标公告如下。\n"
+        "本年度流动人员积分入户指标数为4400名、入学指标数为20000名。\n"
+        "申请人应当按规定提交材料。"
+    )
+    t = label_document(doc(text, title="本年度中山市积分入户入学指标数公告"), today=TODAY)
+    assert "外来务工与新市民" in t.groups
+    assert Audience.RESIDENT in t.audience
+    assert_verbatim(t, text)
