@@ -46,14 +46,16 @@ def build_state(settings: Settings, index: Any | None = None, store: Store | Non
 class Guard:
     """Outermost safety net of the app (inside the server's own error middleware).
 
-    Rejects request bodies over `max_bytes` with 413 before any parsing, and turns any
+    Rejects request bodies over `max_bytes` (`admin_max_bytes` under /api/admin/, where
+    operators ingest whole regulations) with 413 before any parsing, and turns any
     unhandled exception into the Chinese error envelope (logged with its traceback)
     instead of a reset connection or a bare 500 page.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, admin_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.admin_max_bytes = max(admin_max_bytes or max_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,9 +77,10 @@ class Guard:
                 await _send_json(send, 500, envelope(ErrorCode.INTERNAL_ERROR))
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.admin_max_bytes if str(scope.get("path", "")).startswith("/api/admin/") else self.max_bytes
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
             return
         if length is not None or scope.get("method") not in ("POST", "PUT", "PATCH"):
@@ -92,7 +95,7 @@ class Guard:
                 break
             chunk = msg.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_bytes:
+            if seen > limit:
                 await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
                 return
             chunks.append(chunk)
@@ -187,7 +190,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             "dense": getattr(snap.index, "encoder", None) is not None,
         }
 
-    app.add_middleware(Guard, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(  # type: ignore[arg-type]
+        Guard, max_bytes=settings.max_body_bytes, admin_max_bytes=settings.max_admin_body_bytes
+    )
     return app
 
 

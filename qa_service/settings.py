@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     faq_threshold: float = Field(0.72, ge=0.0, le=1.0)
     max_question_chars: int = Field(300, ge=10, le=5000)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_admin_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # admin ingest carries whole regulations
     hotline: str = "12345"
 
     admin_api_key: SecretStr | None = None  # None: admin endpoints answer 403

@@ -110,6 +110,15 @@ def test_ten_megabyte_body_is_rejected_before_parsing(client, method, path):
     assert r.json()["error"]["code"] == "BODY_TOO_LARGE"
 
 
+def test_admin_ingest_takes_a_long_regulation_while_public_bodies_stay_small(client):
+    text = "第一条 为了规范居住证管理，制定本条例。" * 4000  # ~80k characters, ~240 KB as UTF-8 JSON
+    doc = {"id": "long-reg", "title": "某市居住证管理条例", "text": text}
+    r = client.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]})
+    assert r.status_code == 200, r.text[:200]
+    r = client.post("/api/ask", json={"question": "居住证" + "，" * 100_000})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "BODY_TOO_LARGE"
+
+
 @pytest.mark.parametrize(
     "params",
     [
