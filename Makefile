@@ -31,9 +31,10 @@ $(MODEL_DIR)/.complete: $(VENV)/.installed index/e5_convert.py index/encoder_onn
 	$(BIN)/python -m index.e5_convert --out $(MODEL_DIR) --onnx
 	touch $@
 
-eval: setup model  ## BM25 vs dense vs hybrid on the dev sets
+eval: setup model  ## BM25 vs dense vs hybrid on the dev sets, push labels and matches on push-dev
 	$(BIN)/python -m eval compare --dataset ncp-dev --retrievers bm25,dense,hybrid --out runs/ncp-dev
 	$(BIN)/python -m eval compare --dataset resident-qa-dev --retrievers bm25,dense,hybrid --out runs/resident-qa-dev
+	$(BIN)/python -m eval.push --json runs/push-dev.json
 
 bench: setup model  ## speed and memory on the 86k-article law corpus
 	$(BIN)/python -m eval.bench_index --corpus $(SHARED)/data/corpus/law_articles.jsonl --encoder onnx --synthetic-passages

@@ -12,10 +12,13 @@ the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/
   or title, else the region named in the opening lines; national bodies are national;
 - groups: one lexicon per group; a group counts when the document is written for it (title)
   or names it next to a benefit, duty, eligibility rule or quota (补贴, 不得, 资格, 指标…) at
-  least twice, or once among several mentions; mentions alone (news statistics) are not
-  enough; each group carries a verbatim 10-80 character quote from the text; universal
-  schemes (医保) get none;
-- topics: weighted keywords, the title weighing most, 1-3 topics;
+  least once among several mentions, or, named only once, as the sole target of a measure
+  (对高校毕业生…, 符合条件的退休人员…, not a list of groups nor a penalty clause); mentions
+  alone (news statistics) are not enough; each group carries a verbatim 10-80 character
+  quote from the text; universal schemes (医保) get none. Sentences run across hard-wrapped
+  lines (PDF text), so a group and its eligibility rule on the next line stay together;
+- topics: weighted keywords, the title weighing most, 1-3 topics, plus the topic a labelled
+  group implies (农民 -> 农业农村);
 - expired: metadata, 已废止/已失效, or a stated validity period that ended before `today`.
 
 Lexicons are module-level data so they can be read, reviewed and extended in one place.
@@ -23,7 +26,9 @@ Lexicons are module-level data so they can be read, reviewed and extended in one
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
+import functools
 import re
 from collections import Counter
 
@@ -31,7 +36,7 @@ from corpus.metadata import extract_region, parse_date
 from corpus.models import Document, Status
 from corpus.targeting import GROUPS, TOPICS, Audience, Jurisdiction, JurisdictionLevel, Targeting
 
-__all__ = ["label_document", "GROUP_CUES", "TOPIC_CUES", "EVIDENCE_MIN", "EVIDENCE_MAX"]
+__all__ = ["label_document", "GROUP_CUES", "GROUP_TOPICS", "TOPIC_CUES", "EVIDENCE_MIN", "EVIDENCE_MAX"]
 
 EVIDENCE_MIN = 10
 EVIDENCE_MAX = 80
@@ -106,6 +111,8 @@ TOPIC_CUES: dict[str, str] = {
     r"行政机关|备案|通信|网络|仲裁|绩效|立法|建议|提案|答复|个人信息|市容",
 }
 TITLE_WEIGHT = 10
+# A measure written for these groups is about this topic even when its cue words are few.
+GROUP_TOPICS: dict[str, str] = {"农民": "农业农村", "中小微企业": "惠企与营商环境", "个体工商户": "惠企与营商环境"}
 TOPIC_TEXT_CAP = 12
 # A second or third topic needs this share of the best topic's score.
 TOPIC_SHARE = 0.6
@@ -291,7 +298,7 @@ def label_document(doc: Document, today: str | None = None) -> Targeting:
         jurisdiction=jurisdiction,
         groups=groups,
         evidence=evidence,
-        topics=_topics(title, text),
+        topics=_topics(title, text, groups),
         expired=expired,
         expired_reason=reason,
     )
@@ -538,9 +545,14 @@ def _groups(title: str, text: str) -> tuple[tuple[str, ...], dict[str, str]]:
         addressed = [h for h in hits if _ACTION_RE.search(_sentence(text, h.start(), h.end()))]
         # named more than once and at least once with a benefit, duty or eligibility rule; a group
         # named only in counts or descriptions (外地来沪人员62例) is mentioned in passing, however often
-        if not (in_title or (addressed and len(hits) >= 2)):
-            continue
-        quote = _evidence(text, (addressed or hits)[0])
+        if in_title or (addressed and len(hits) >= 2):
+            quote = _evidence(text, (addressed or hits)[0])
+        else:
+            # named once, it counts only as the target of a measure (对高校毕业生…, 符合条件的退休人员…)
+            targeted = [h for h in addressed if _targeted(text, h)]
+            if not targeted:
+                continue
+            quote = _evidence(text, targeted[0])
         if quote:
             groups.append(group)
             evidence[group] = quote
@@ -548,21 +560,134 @@ def _groups(title: str, text: str) -> tuple[tuple[str, ...], dict[str, str]]:
     return tuple(groups), evidence
 
 
-_SENT_END = "。；;！？!?\n"
+# Before a group in its clause: the group is the target of the measure (对…, 符合条件的…).
+_TARGET_RE = re.compile(
+    r"(?:(?<![应面反核相绝])对(?![外内接照比口标])于?|针对|(?<!不)符合[^，,。；：]{0,10}条件的?)[^，,。；：]{0,40}$"
+)
+# ...unless the group is excluded (不含在校学生) or named by its institution: a single 养老院 or
+# 幼儿园 is a place in a list of places, not the people the measure is for.
+_NOT_TARGET_RE = re.compile(r"不含|不包括|(?<![解免排消])除")
+_INSTITUTION_RE = re.compile(r"(?:院|园|机构|学校)$")
+# ...or what is done to the group is publicity, teaching or oversight without a benefit of its own
+# (加强对居民、村民的宣传教育引导, 学校应当对学生开展…教育).
+_OVERSIGHT_RE = re.compile(r"宣传|教育|培训|监督|监管|管理|检查|引导|指导")
+# Penalty clauses (对侵害流动人口合法权益的行为…) address violators and officials, not the group.
+_VIOLATION_RE = re.compile(r"行为|违法|违规|违反|侵害|拒绝")
+_ALL_GROUPS_RE = re.compile("|".join(f"(?:{p})" for p in GROUP_CUES.values()))
+
+
+def _clause_span(text: str, hit: re.Match[str]) -> tuple[int, int]:
+    a, b = _sentence_span(text, hit.start(), hit.end())
+    lo = max(a, max(text.rfind(c, a, hit.start()) for c in "，,：") + 1)
+    his = [text.find(c, hit.end(), b) for c in "，,："]
+    return lo, min([x for x in his if x >= 0], default=b)
+
+
+def _sole(text: str, hit: re.Match[str]) -> bool:
+    """True when no other group is named in the clause of `hit`: a list of groups gives examples."""
+    lo, hi = _clause_span(text, hit)
+    return len(_ALL_GROUPS_RE.findall(text[lo:hi])) <= 1
+
+
+def _targeted(text: str, hit: re.Match[str]) -> bool:
+    """True when the clause around `hit` makes its group, and only it, the target of a measure.
+
+    A clause naming several groups (优先聘用大学毕业生、返乡农民工以及贫困户) lists examples.
+    """
+    lo, hi = _clause_span(text, hit)
+    if _VIOLATION_RE.search(text[lo:hi]) or _NOT_TARGET_RE.search(text[lo : hit.start()]):
+        return False
+    if _INSTITUTION_RE.search(hit.group(0)):
+        return False
+    if _OVERSIGHT_RE.search(text[hit.end() : hi]) and not _BENEFIT_RE.search(_sentence(text, hit.start(), hit.end())):
+        return False
+    return _sole(text, hit) and bool(_TARGET_RE.search(text[lo : hit.start()]))
+
+
+_SENT_END = "。；;！？!?"
+# A line that opens a chapter, article or numbered item starts a new sentence.
+_HEADING_RE = re.compile(
+    r"[ \t\u3000]*(?:第[一二三四五六七八九十百零〇\d]+[章节条款编部分]|[一二三四五六七八九十]+[、．.]|"
+    r"[（(][一二三四五六七八九十\d]{1,3}[）)]|\d{1,2}[、．.](?!\d)|[①-⑳]|附件|附[:：])"
+)
+# Lines shorter than this are titles, headings, table cells or signatures, not a wrapped sentence.
+WRAP_MIN = 12
+
+
+@functools.lru_cache(maxsize=16)
+def _sentence_ends(text: str) -> tuple[int, ...]:
+    """Positions that end a sentence: end punctuation, and line breaks that are not hard wraps.
+
+    Text extracted from PDFs and old web pages is wrapped at a fixed width, so a line break in
+    the middle of a clause (…且在郑\n缴纳社会保险…) must not cut a group off from its eligibility
+    rule; a break after end punctuation or a colon, before a heading or an item marker, after a
+    short line or at a blank line still ends the sentence.
+    """
+    ends = [i for i, c in enumerate(text) if c in _SENT_END]
+    pos = 0
+    lines = text.split("\n")
+    for k, line in enumerate(lines[:-1]):
+        pos += len(line)
+        if not _hard_wrap(line, lines[k + 1]):
+            ends.append(pos)
+        pos += 1
+    return tuple(sorted(ends))
+
+
+def _hard_wrap(line: str, following: str) -> bool:
+    """True when the break between `line` and `following` only wraps a sentence that goes on."""
+    body = line.strip(" \t\u3000").rstrip("”’」』\"'")
+    if len(body) < WRAP_MIN or not following.strip() or body[-1] in _SENT_END + "：:":
+        return False
+    if _HEADING_RE.match(following):
+        return False
+    # a heading line (一、总则) has no comma; a wrapped numbered item (（2）进城务工人员…，…) does
+    return not (_HEADING_RE.match(line) and not re.search(r"[，,]", line))
+
+
+def _sentence_span(text: str, start: int, end: int) -> tuple[int, int]:
+    ends = _sentence_ends(text)
+    i = bisect.bisect_left(ends, start)
+    j = bisect.bisect_left(ends, end)
+    return (ends[i - 1] + 1 if i else 0), (ends[j] if j < len(ends) else len(text))
 
 
 def _sentence(text: str, start: int, end: int) -> str:
-    a = max(text.rfind(c, 0, start) for c in _SENT_END) + 1
-    bs = [text.find(c, end) for c in _SENT_END]
-    b = min([x for x in bs if x >= 0], default=len(text))
+    a, b = _sentence_span(text, start, end)
     return text[a:b]
 
 
+_QUOTE_STRIP = " \u3000\t\r\n，,、：:"
+
+
 def _evidence(text: str, hit: re.Match[str]) -> str | None:
+    """A verbatim quote of 10-80 characters around the hit (see `_quote`), kept on one line if possible.
+
+    A sentence joined across hard-wrapped lines stays verbatim, line breaks included, as the
+    GUIDE allows; the hit's own line is preferred when it is long enough to read alone.
+    """
+    quote = _quote(text, hit)
+    if quote and "\n" in quote:
+        a, b = _sentence_span(text, hit.start(), hit.end())
+        lo = max(a, text.rfind("\n", a, hit.start()) + 1)
+        hi = text.find("\n", hit.end(), b)
+        line = text[lo : hi if hi >= 0 else b].strip(_QUOTE_STRIP)
+        if EVIDENCE_MIN <= len(line) <= EVIDENCE_MAX:
+            quote = line
+    # an item number (二、, （2）) is not part of what the quote says
+    m = _HEADING_RE.match(quote) if quote else None
+    if quote and m and not quote.startswith("附"):
+        rest = quote[m.end() :].strip(_QUOTE_STRIP)
+        if len(rest) >= EVIDENCE_MIN:
+            quote = rest
+    return quote
+
+
+def _quote(text: str, hit: re.Match[str]) -> str | None:
     """A verbatim quote of 10-80 characters around the hit: its sentence, else its clause, else a window."""
-    sent_start = max(text.rfind(c, 0, hit.start()) for c in _SENT_END) + 1
-    sentence = _sentence(text, hit.start(), hit.end())
-    quote = sentence.strip(" \u3000\t，,、：:")
+    sent_start, sent_end = _sentence_span(text, hit.start(), hit.end())
+    sentence = text[sent_start:sent_end]
+    quote = sentence.strip(_QUOTE_STRIP)
     if EVIDENCE_MIN <= len(quote) <= EVIDENCE_MAX:
         return quote
     if len(quote) > EVIDENCE_MAX:
@@ -581,7 +706,7 @@ def _evidence(text: str, hit: re.Match[str]) -> str | None:
                 lo, widened = prv[-1], True
             if not widened:
                 break
-        quote = sentence[lo:hi].strip(" \u3000\t，,、：:")
+        quote = sentence[lo:hi].strip(_QUOTE_STRIP)
         if EVIDENCE_MIN <= len(quote) <= EVIDENCE_MAX:
             return quote
         # a fixed window centred on the hit
@@ -600,7 +725,8 @@ def _evidence(text: str, hit: re.Match[str]) -> str | None:
 # ---------------------------------------------------------------- topics
 
 
-def _topics(title: str, text: str) -> tuple[str, ...]:
+def _topics(title: str, text: str, groups: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """1-3 topics by cue scores, plus the topic a labelled group implies (农民 -> 农业农村)."""
     scores: Counter[str] = Counter()
     for topic in TOPICS:
         pattern = re.compile(TOPIC_CUES[topic])
@@ -611,8 +737,12 @@ def _topics(title: str, text: str) -> tuple[str, ...]:
     if not ranked:
         return ("公共服务",)
     top = ranked[0][1]
-    chosen = [t for t, s in ranked[:3] if s >= max(3, TOPIC_SHARE * top)]
-    return tuple(chosen or [ranked[0][0]])
+    chosen = [t for t, s in ranked[:3] if s >= max(3, TOPIC_SHARE * top)] or [ranked[0][0]]
+    for group in groups:
+        implied = GROUP_TOPICS.get(group)
+        if implied and implied not in chosen and len(chosen) < 3:
+            chosen.append(implied)
+    return tuple(chosen)
 
 
 # ---------------------------------------------------------------- expiry
@@ -669,7 +799,7 @@ def _validity_end(doc: Document) -> str | None:
 
 def _about_self(text: str, pos: int) -> bool:
     """True when the validity clause at pos speaks of this document (本办法…, 现予发布…), not of a licence."""
-    sentence_start = max(text.rfind(c, 0, pos) for c in _SENT_END) + 1
+    sentence_start = _sentence_span(text, pos, pos)[0]
     before = text[sentence_start:pos]
     return bool(
         re.search(_SELF_RE, before)

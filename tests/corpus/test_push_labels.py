@@ -235,3 +235,102 @@ def test_quota_for_a_group_is_addressed_to_it() -> None:
     assert "外来务工与新市民" in t.groups
     assert Audience.RESIDENT in t.audience
     assert_verbatim(t, text)
+
+
+# Text extracted from PDFs is wrapped at a fixed width: the eligibility rule of an item goes
+# on after a line break that ends no sentence.
+WRAPPED = (
+    "一、招生对象\n"
+    "（1）具有本市常住户口的应届初中毕业生，可以填报三个批次录取学校志愿。\n"
+    "（2）进城务工人员随迁子女，父母一方有合法职业和稳定住所(含租赁)，且在本\n"
+    "市缴纳社会保险1年以上，在学籍注册学校连续就读3年的考生，可以报名参加\n"
+    "中考。\n"
+    "二、照顾政策\n"
+    "2.进城务工人员随迁子女，父母一方在本市缴纳社会保险满1年，在本市\n"
+    "学籍注册学校连续就读的，可以填报普通高中志愿。"
+)
+
+
+def test_hard_wrapped_eligibility_rule_reaches_its_group() -> None:
+    t = label_document(doc(WRAPPED, title="2015年某市普通高中招生工作意见"), today=TODAY)
+    # GUIDE §6: 进城务工人员随迁子女 counts for both groups
+    assert {"农民工", "外来务工与新市民", "学生及家长"} <= set(t.groups)
+    assert_verbatim(t, WRAPPED)
+    # the quote keeps to the line that names the group rather than spanning the wrap, and
+    # leaves out the item number
+    assert t.evidence["农民工"] == "进城务工人员随迁子女，父母一方有合法职业和稳定住所(含租赁)，且在本"
+
+
+def test_heading_without_punctuation_still_ends_a_sentence() -> None:
+    # 三、… is a heading: its group mentions must not borrow the benefit in the next line
+    text = (
+        "三、全市外来务工人员和流动人口总体情况\n"
+        "本市居民可以申请免费体检，市民凭身份证到社区卫生服务中心办理。\n"
+        "居民应当如实填写健康信息，家庭成员可以一并申请。"
+    )
+    t = label_document(doc(text, title="关于开展居民免费体检的通知"), today=TODAY)
+    assert Audience.RESIDENT in t.audience
+    assert "外来务工与新市民" not in t.groups
+
+
+def test_group_named_once_as_the_target_of_a_measure() -> None:
+    text = (
+        "一、引导返岗人员有序复工，企业可以申请稳岗返还。\n"
+        "二、对高校毕业生优化就业服务，扩大在线办理事项，鼓励网上面试、网上签约。\n"
+        "三、居民可以通过线上平台申请职业培训补贴。"
+    )
+    t = label_document(doc(text, title="关于做好复工复产就业服务的通知"), today=TODAY)
+    assert "高校毕业生" in t.groups
+    assert t.evidence["高校毕业生"] == "对高校毕业生优化就业服务，扩大在线办理事项，鼓励网上面试、网上签约"
+    assert_verbatim(t, text)
+
+
+def test_group_named_once_in_a_list_of_groups_is_an_example() -> None:
+    text = (
+        "一、支持企业复工复产，在复工后优先聘用大学毕业生、返乡农民工以及贫困户人员就业。\n"
+        "二、企业可以申请稳岗返还和贷款贴息。\n"
+        "三、职工可以申请延期缴纳住房公积金。"
+    )
+    t = label_document(doc(text, title="关于支持企业复工复产的措施"), today=TODAY)
+    assert not {"高校毕业生", "农民工", "困难群众"} & set(t.groups)
+
+
+def test_farmers_group_implies_the_rural_topic() -> None:
+    text = (
+        "第一条 农村集体建设用地使用权可以依法出让、出租。\n"
+        "第二条 农民集体所有的建设用地流转的，应当经本集体经济组织村民会议同意。\n"
+        "第三条 农户可以申请宅基地使用权登记，不收取费用。\n"
+        "第四条 集体建设用地流转收益应当用于农民社会保障。"
+    )
+    t = label_document(doc(text, title="某省集体建设用地使用权流转管理办法"), today=TODAY)
+    assert "农民" in t.groups
+    assert "农业农村" in t.topics
+    assert len(t.topics) <= 3
+
+
+def test_group_named_once_in_a_penalty_clause_is_not_addressed() -> None:
+    text = (
+        "第一条 居民可以申请公共租赁住房，申请人应当提交收入证明。\n"
+        "第二条 对侵害残疾人合法权益的行为，由主管部门责令改正。\n"
+        "第三条 申请人应当如实申报家庭住房情况。"
+    )
+    t = label_document(doc(text, title="某市公共租赁住房管理办法"), today=TODAY)
+    assert "残疾人" not in t.groups
+
+
+@pytest.mark.parametrize(
+    ("group", "sentence"),
+    [
+        # a place in a list of places
+        ("老年人", "二、对学校、医院、养老院、福利院等特殊场所，应当采取有针对性的公告方式。"),
+        # excluded from the measure
+        ("学生及家长", "二、不符合参保条件的城乡居民（不含在校学生），可以在户籍地自愿参加养老保险。"),
+        # publicity addressed to the group, no benefit of its own
+        ("农民", "二、居民委员会、村民委员会应当协助做好禁燃工作，加强对居民、村民的宣传教育引导。"),
+    ],
+)
+def test_group_named_once_but_not_the_target_of_a_measure(group: str, sentence: str) -> None:
+    text = "一、居民可以申请补贴，申请人应当提交身份证明。\n" + sentence + "\n三、居民应当遵守本规定。"
+    t = label_document(doc(text, title="关于加强社区管理的通知"), today=TODAY)
+    assert Audience.RESIDENT in t.audience
+    assert group not in t.groups, t.evidence
