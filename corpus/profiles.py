@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from corpus.targeting import GROUPS, TOPICS, Audience, Targeting
+from corpus.targeting import Audience, Targeting, check_taxonomy
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,7 @@ class Profile:
     description: str = ""
 
     def __post_init__(self) -> None:
-        bad_groups = [g for g in self.groups if g not in GROUPS]
-        if bad_groups:
-            raise ValueError(f"unknown groups {bad_groups}; allowed: {', '.join(GROUPS)}")
-        bad_topics = [t for t in self.topics if t not in TOPICS]
-        if bad_topics:
-            raise ValueError(f"unknown topics {bad_topics}; allowed: {', '.join(TOPICS)}")
+        check_taxonomy(self.groups, self.topics)
         if not self.groups and not self.topics:
             raise ValueError("a profile needs at least one group or topic")
 

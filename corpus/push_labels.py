@@ -5,7 +5,8 @@ the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/
 
 - audience: cue words for people (居民, 申请人, 职工…) and for businesses and private
   institutions (企业, 用人单位, 养老院, 商场…), counted in the text; a side named much less
-  than the other still counts when it gets benefits of its own (个人…免征); documents about
+  than the other still counts when it gets benefits of its own (个人…免征), and a short notice
+  needs to name its addressee only once; documents about
   the government's own procedures (备案审查, 建议答复, 人事调整…) and news without measures
   get no audience;
 - jurisdiction: a scope clause (本市行政区域内, 适用于…区) wins, else the region of the issuer
@@ -121,7 +122,8 @@ TOPIC_SHARE = 0.6
 
 # People who may apply, must comply or benefit.
 _RESIDENT_RE = re.compile(
-    r"居民|市民|公民|个人|群众|家庭|儿童|学生|家长|老人|老年人|患者|参保人|申请人|当事人|流动人口|"
+    # 申请人民法院 (the authority going to court) is not an applicant
+    r"居民|市民|公民|个人|群众|家庭|儿童|学生|家长|老人|老年人|患者|参保人|申请人(?!民)|当事人|流动人口|"
     r"村民|农民|农户|残疾人|妇女|未成年人|旅客|乘客|消费者|随迁子女|适龄|来京人员|来沪人员|子女|"
     r"持证人|社会公众|公众|住户|业主|购房|申请者|失业人员|毕业生|退休人员|驾驶人|"
     # employees, and people who apply or collect in person (持本人…), are residents too
@@ -146,6 +148,8 @@ _MEASURE_RE = re.compile(
 # characters, and either at least MIN_SHARE as often as the other side or granted a concrete
 # benefit in MIN_BENEFIT sentences of its own.
 MIN_CUES = 3
+# A short notice (a few hundred characters) names its addressee once: 煤矿要…, 各企业….
+SHORT_TEXT = 600
 MIN_DENSITY = 1.0
 MIN_SHARE = 0.3
 MIN_BENEFIT = 2
@@ -332,11 +336,12 @@ def _audience(title: str, text: str) -> tuple[Audience, ...] | None:
     # when the other side dominates the text.
     res_benefit = _benefit_sentences(_RESIDENT_RE, text)
     ent_benefit = _benefit_sentences(_ENTERPRISE_RE, text)
+    min_cues = 1 if len(text) < SHORT_TEXT else MIN_CUES
     out: list[Audience] = []
     # Each side must be named often enough, and not only in passing next to the other side.
-    if res >= MIN_CUES and res * per_k >= MIN_DENSITY and (res >= MIN_SHARE * ent or res_benefit >= MIN_BENEFIT):
+    if res >= min_cues and res * per_k >= MIN_DENSITY and (res >= MIN_SHARE * ent or res_benefit >= MIN_BENEFIT):
         out.append(Audience.RESIDENT)
-    if ent >= MIN_CUES and ent * per_k >= MIN_DENSITY and (ent >= MIN_SHARE * res or ent_benefit >= MIN_BENEFIT):
+    if ent >= min_cues and ent * per_k >= MIN_DENSITY and (ent >= MIN_SHARE * res or ent_benefit >= MIN_BENEFIT):
         out.append(Audience.ENTERPRISE)
     return tuple(out)
 

@@ -54,6 +54,16 @@ TOPICS: tuple[str, ...] = (
 )
 
 
+def check_taxonomy(groups: tuple[str, ...], topics: tuple[str, ...]) -> None:
+    """Raise ValueError naming any group or topic outside the taxonomy, with the allowed values."""
+    bad_groups = [g for g in groups if g not in GROUPS]
+    if bad_groups:
+        raise ValueError(f"unknown groups {bad_groups}; allowed: {', '.join(GROUPS)}")
+    bad_topics = [t for t in topics if t not in TOPICS]
+    if bad_topics:
+        raise ValueError(f"unknown topics {bad_topics}; allowed: {', '.join(TOPICS)}")
+
+
 class Audience(ChoiceEnum):
     """Who can apply, must comply, or directly benefit. 个体工商户 count as `enterprise`."""
 
@@ -144,12 +154,7 @@ class Targeting:
     expired_reason: str | None = None
 
     def __post_init__(self) -> None:
-        bad_groups = [g for g in self.groups if g not in GROUPS]
-        if bad_groups:
-            raise ValueError(f"unknown groups {bad_groups}; allowed: {', '.join(GROUPS)}")
-        bad_topics = [t for t in self.topics if t not in TOPICS]
-        if bad_topics:
-            raise ValueError(f"unknown topics {bad_topics}; allowed: {', '.join(TOPICS)}")
+        check_taxonomy(self.groups, self.topics)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -334,3 +334,22 @@ def test_group_named_once_but_not_the_target_of_a_measure(group: str, sentence: 
     t = label_document(doc(text, title="关于加强社区管理的通知"), today=TODAY)
     assert Audience.RESIDENT in t.audience
     assert group not in t.groups, t.evidence
+
+
+def test_short_notice_naming_its_addressee_once_has_that_audience() -> None:
+    text = (
+        "国家能源局近日发出通知，要求疫情重点地区周边的煤矿在做好防控的前提下有序恢复生产，"
+        "优先保障发电供热用煤，严格执行中长期合同，不得借机哄抬价格。"
+    )
+    t = label_document(doc(text, title="国家能源局关于做好疫情期间煤炭供应的通知"), today=TODAY)
+    assert t.audience == (Audience.ENTERPRISE,)
+
+
+def test_going_to_court_is_not_an_applicant() -> None:
+    # 申请人民法院强制执行 is the authority's step: it names no resident
+    text = (
+        "第一条 从事建材零售的企业应当建立进货台账，不得出售不合格产品。\n"
+        "第二条 企业逾期不履行处理决定的，由作出决定的机关申请人民法院强制执行。\n"
+    ) * 3
+    t = label_document(doc(text, title="某市建材市场管理规定"), today=TODAY)
+    assert t.audience == (Audience.ENTERPRISE,)
