@@ -89,7 +89,7 @@ def make_queries(corpus: Path, n: int, seed: int = 0) -> list[str]:
         d = rng.choice(docs)
         line = rng.choice([x for x in d.text.splitlines() if len(x) > 20] or [d.text])
         start = rng.randrange(0, max(1, len(line) - 16))
-        out.append(f"{d.title[:8]} {line[start:start + 16]}")
+        out.append(f"{d.title[:8]} {line[start : start + 16]}")
     return out
 
 
@@ -104,8 +104,14 @@ def bench_docs(args) -> list:
     with open(args.corpus, encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            docs.append(Document(id=row["_id"], title=row.get("name") or row.get("title") or "",
-                                 text=row["text"], collection=row.get("collection")))
+            docs.append(
+                Document(
+                    id=row["_id"],
+                    title=row.get("name") or row.get("title") or "",
+                    text=row["text"],
+                    collection=row.get("collection"),
+                )
+            )
     return docs
 
 
@@ -116,12 +122,24 @@ def phase_build(args, q: mp.Queue) -> None:
     t = time.perf_counter()
     docs = bench_docs(args)
     t_load = time.perf_counter() - t
-    idx = PolicyIndex.build(docs, IndexConfig(), encoder=enc, cache_dir=args.work / "embeddings",
-                            progress=_progress if args.progress else None)
+    idx = PolicyIndex.build(
+        docs,
+        IndexConfig(),
+        encoder=enc,
+        cache_dir=args.work / "embeddings",
+        progress=_progress if args.progress else None,
+    )
     t_build = time.perf_counter() - t
     idx.save(args.work / "index")
-    q.put({"documents": len(docs), "passages": len(idx.passages), "load_s": round(t_load, 1),
-           "build_s": round(t_build, 1), "peak_rss_mb": round(_rss_mb())})
+    q.put(
+        {
+            "documents": len(docs),
+            "passages": len(idx.passages),
+            "load_s": round(t_load, 1),
+            "build_s": round(t_build, 1),
+            "peak_rss_mb": round(_rss_mb()),
+        }
+    )
 
 
 def phase_serve(args, q: mp.Queue) -> None:
@@ -182,9 +200,14 @@ def phase_rank_bm25(args, q: mp.Queue) -> None:
     queries = [tok.tokenize(s) for s in make_queries(args.corpus, min(args.queries, 100))]
     ref_lat = _latency(lambda s: ref.get_scores(s), queries)
     our_lat = _latency(lambda s: ours.scores(s), queries)
-    q.put({"passages": len(passages), "rank_bm25": {"build_s": round(ref_build, 2), **ref_lat},
-           "bm25s": {"build_s": round(our_build, 2), **our_lat},
-           "speedup_p50": round(ref_lat["p50_ms"] / max(our_lat["p50_ms"], 1e-6), 1)})
+    q.put(
+        {
+            "passages": len(passages),
+            "rank_bm25": {"build_s": round(ref_build, 2), **ref_lat},
+            "bm25s": {"build_s": round(our_build, 2), **our_lat},
+            "speedup_p50": round(ref_lat["p50_ms"] / max(our_lat["p50_ms"], 1e-6), 1),
+        }
+    )
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -209,10 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--ref-docs", type=int, default=20_000, help="passages for the rank-bm25 comparison")
-    ap.add_argument("--unit", choices=("article", "document"), default="article",
-                    help="article: one document per JSONL line (86k law articles); document: the corpus loader's")
-    ap.add_argument("--synthetic-passages", action="store_true",
-                    help="random passage vectors, real query encoder: search at scale without an hour of encoding")
+    ap.add_argument(
+        "--unit",
+        choices=("article", "document"),
+        default="article",
+        help="article: one document per JSONL line (86k law articles); document: the corpus loader's",
+    )
+    ap.add_argument(
+        "--synthetic-passages",
+        action="store_true",
+        help="random passage vectors, real query encoder: search at scale without an hour of encoding",
+    )
     ap.add_argument("--out", type=Path)
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
@@ -230,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, ensure_ascii=False, indent=1))
     b, s, r = report["build"], report["serve"], report["reference"]
     lines = [
-        "| measure | value |", "|---|---|",
+        "| measure | value |",
+        "|---|---|",
         f"| passages | {b['passages']} |",
         f"| build (load+chunk+tokenize+index{'+encode' if args.encoder else ''}) | {b['build_s']} s |",
         f"| build peak RSS | {b['peak_rss_mb']} MB |",

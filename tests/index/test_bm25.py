@@ -83,9 +83,14 @@ def test_save_load_round_trip(tmp_path):
     assert back.scores(["新增"])[-1] > 0
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    ({"k1": 0}, "k1 must be"), ({"b": 1.5}, "b must be"), ({"method": "okapi"}, "lucene, robertson, atire"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"k1": 0}, "k1 must be"),
+        ({"b": 1.5}, "b must be"),
+        ({"method": "okapi"}, "lucene, robertson, atire"),
+    ],
+)
 def test_constructor_validation(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         BM25Index(**kwargs)

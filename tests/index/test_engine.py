@@ -78,13 +78,16 @@ def test_bad_filter_values():
         Filters(date_from="2025-02-01", date_to="2025-01-01")
 
 
-@pytest.mark.parametrize("query, top_k, msg", [
-    ("", 10, "must not be empty"),
-    ("   ", 10, "must not be empty"),
-    ("补贴" * 1001, 10, "at most 2000"),
-    ("补贴", 0, "top_k must be"),
-    ("补贴", 5000, "top_k must be"),
-])
+@pytest.mark.parametrize(
+    "query, top_k, msg",
+    [
+        ("", 10, "must not be empty"),
+        ("   ", 10, "must not be empty"),
+        ("补贴" * 1001, 10, "at most 2000"),
+        ("补贴", 0, "top_k must be"),
+        ("补贴", 5000, "top_k must be"),
+    ],
+)
 def test_bad_queries(bm25_index, query, top_k, msg):
     with pytest.raises(ValueError, match=msg):
         bm25_index.search(query, top_k=top_k)
@@ -123,10 +126,15 @@ def test_removed_document_never_returned(hybrid_index, mode):
 
 def test_replace_and_add_without_rebuild(hybrid_index):
     n_before, n_emp = len(hybrid_index), len(hybrid_index.passages_of("emp"))
-    changed = Document(id="emp", title="历城区高校毕业生就业补贴办法", text="第一条 高校毕业生见习补贴每人每月2000元。",
-                       status=Status.CURRENT)
-    extra = Document(id="car", title="历城区汽车以旧换新补贴实施细则",
-                     text="报废旧车并购买新能源汽车的，给予以旧换新补贴一万元。")
+    changed = Document(
+        id="emp",
+        title="历城区高校毕业生就业补贴办法",
+        text="第一条 高校毕业生见习补贴每人每月2000元。",
+        status=Status.CURRENT,
+    )
+    extra = Document(
+        id="car", title="历城区汽车以旧换新补贴实施细则", text="报废旧车并购买新能源汽车的，给予以旧换新补贴一万元。"
+    )
     hybrid_index.add([changed, extra])
     assert _docs(hybrid_index.search("以旧换新", top_k=1)) == ["car"]
     hits = hybrid_index.search("高校毕业生见习补贴", top_k=3)
@@ -207,10 +215,16 @@ def test_search_mode_parse():
         SearchMode.from_str("rrf")
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    ({"chunk_max_chars": 10}, "chunk_max_chars"), ({"bm25_weight": 2}, "bm25_weight"),
-    ({"fusion": "max"}, "rrf, score"), ({"candidates": 1}, "candidates"), ({"rrf_k": 0}, "rrf_k"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"chunk_max_chars": 10}, "chunk_max_chars"),
+        ({"bm25_weight": 2}, "bm25_weight"),
+        ({"fusion": "max"}, "rrf, score"),
+        ({"candidates": 1}, "candidates"),
+        ({"rrf_k": 0}, "rrf_k"),
+    ],
+)
 def test_config_validation(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         IndexConfig(**kwargs)
@@ -224,15 +238,15 @@ def test_rrf_and_score_fusion_both_rank_the_obvious_document_first():
 
 
 def test_adaptive_bm25_weight_follows_lexical_match():
-    idx = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.2, bm25_weight_slope=0.6, chunk_max_chars=120),
-                            encoder=_fake_encoder())
+    idx = PolicyIndex.build(
+        tiny_docs(), IndexConfig(bm25_weight=0.2, bm25_weight_slope=0.6, chunk_max_chars=120), encoder=_fake_encoder()
+    )
     verbatim = idx.search("吸纳高校毕业生就业的小微企业按每人每月500元给予社保补贴", top_k=1)[0]
     loose = idx.search("补贴 入学 改造 税收", top_k=1)[0]
     # A question that repeats a passage's words leans on BM25 more than a loose keyword list.
     assert verbatim.scores["bm25_weight"] > loose.scores["bm25_weight"] >= 0.2
     assert verbatim.scores["bm25_weight"] <= 0.8 + 1e-9
-    fixed = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.3, bm25_weight_slope=0.0),
-                              encoder=_fake_encoder())
+    fixed = PolicyIndex.build(tiny_docs(), IndexConfig(bm25_weight=0.3, bm25_weight_slope=0.0), encoder=_fake_encoder())
     assert fixed.search("高校毕业生", top_k=1)[0].scores["bm25_weight"] == 0.3
 
 

@@ -4,8 +4,12 @@ from corpus.models import Document
 from index.lookup import DocLookup, normalize_title
 
 DOCS = [
-    Document(id="a", title="国务院关于在市场监管领域全面推行部门联合“双随机、一公开”监管的意见", text="…",
-             doc_number="国发〔2019〕5号"),
+    Document(
+        id="a",
+        title="国务院关于在市场监管领域全面推行部门联合“双随机、一公开”监管的意见",
+        text="…",
+        doc_number="国发〔2019〕5号",
+    ),
     Document(id="b", title="山东省流动人口服务管理办法", text="…"),
     Document(id="c", title="济南市流动人口服务管理办法", text="…", doc_number="济政发[2015]3号"),
     Document(id="d", title="通知", text="…"),
@@ -19,13 +23,16 @@ def lookup() -> DocLookup:
     return lk
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("国发〔2019〕5号", ["a"]),
-    ("国发[2019]5号 主要讲什么", ["a"]),
-    ("国发（2019）5号", ["a"]),
-    ("济政发〔2015〕3号", ["c"]),  # stored with [] brackets, matched after normalisation
-    ("国发〔2019〕6号", []),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("国发〔2019〕5号", ["a"]),
+        ("国发[2019]5号 主要讲什么", ["a"]),
+        ("国发（2019）5号", ["a"]),
+        ("济政发〔2015〕3号", ["c"]),  # stored with [] brackets, matched after normalisation
+        ("国发〔2019〕6号", []),
+    ],
+)
 def test_by_number(lookup, query, expected):
     assert lookup.by_number(query) == expected
 

@@ -13,14 +13,18 @@ from .conftest import DOCS, fake_encoder, make_settings
 def test_replay_applies_upserts_and_repeals_in_order(tmp_path):
     settings = make_settings(tmp_path)
     index = PolicyIndex.build(DOCS, IndexConfig(), fake_encoder())
-    new = Document(id="lc-car", title="历城区汽车以旧换新补贴实施细则",
-                   text="报废旧车并购买新能源汽车的，给予以旧换新补贴一万元。")
-    append_ingest_log(settings, [
-        {"op": "upsert", "doc": new.to_dict()},
-        {"op": "repeal", "id": "jn-jzz-2019"},
-        {"op": "repeal", "id": "lc-car"},
-        {"op": "upsert", "doc": {**new.to_dict(), "text": "购买新能源汽车给予以旧换新补贴八千元。"}},
-    ])
+    new = Document(
+        id="lc-car", title="历城区汽车以旧换新补贴实施细则", text="报废旧车并购买新能源汽车的，给予以旧换新补贴一万元。"
+    )
+    append_ingest_log(
+        settings,
+        [
+            {"op": "upsert", "doc": new.to_dict()},
+            {"op": "repeal", "id": "jn-jzz-2019"},
+            {"op": "repeal", "id": "lc-car"},
+            {"op": "upsert", "doc": {**new.to_dict(), "text": "购买新能源汽车给予以旧换新补贴八千元。"}},
+        ],
+    )
     with (settings.data_dir / "ingest.jsonl").open("a", encoding="utf-8") as f:
         f.write("{not json\n")  # a torn last line from a crash is skipped, not fatal
     assert replay_ingest_log(settings, index) == 4
