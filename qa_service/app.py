@@ -181,6 +181,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     def console() -> HTMLResponse:
         return _page("console.html")
 
+    @app.get("/subscribe", include_in_schema=False)
+    def subscribe() -> HTMLResponse:
+        return _page("subscribe.html")
+
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(st: StateDep) -> dict[str, Any]:
         snap = st.snapshot()

@@ -1,0 +1,325 @@
+"""The residents' subscription page (/subscribe) in a real browser against the real app.
+
+The app runs under uvicorn on a free localhost port with the small library from conftest and
+a fake labeller; Debian's chromium (/usr/bin/chromium) is driven by Playwright. Labels, by hand:
+every document is for Licheng residents on the topic 就业创业, and names 高校毕业生 with the
+quote below, so a profile in 历城区 with the group 高校毕业生 is sent it with the reason
+“适用于济南市历城区，您属于高校毕业生。”.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from corpus.models import Document
+from corpus.targeting import Audience, Jurisdiction, JurisdictionLevel, Targeting
+from qa_service.app import build_state, create_app
+from tests.qa_service.conftest import ADMIN_KEY, make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ADMIN = {"X-API-Key": ADMIN_KEY}
+LICHENG = Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", ("历城区",))
+QUOTE = "离校两年内未就业高校毕业生"
+REASON = "适用于济南市历城区，您属于高校毕业生。"
+TIMEOUT_MS = 5000
+
+POLICY = {
+    "id": "lc-jyjx-2025",
+    "title": "历城区就业见习补贴办法",
+    "doc_number": "历人社发〔2025〕5号",
+    "issuer": "济南市历城区人力资源和社会保障局",
+    "publish_date": "2025-03-01",
+    "status": "current",
+    "text": f"第一条 见习单位吸纳{QUOTE}参加就业见习的，按每人每月1000元给予见习补贴。",
+}
+
+
+def fake_labeller(doc: Document) -> Targeting:
+    return Targeting(doc.id, (Audience.RESIDENT,), LICHENG, ("高校毕业生",), {"高校毕业生": QUOTE}, ("就业创业",))
+
+
+# -- the server and the browser ----------------------------------------------------------------
+class _Server(uvicorn.Server):
+    """Sets `ready` once the app has started and the socket is being served."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
+@pytest.fixture
+def push_state(tmp_path, policy_index):
+    st = build_state(make_settings(tmp_path), index=policy_index)
+    st.push_labeller = fake_labeller
+    yield st
+    st.store.close()
+    st.push_store.close()
+
+
+@pytest.fixture
+def base_url(push_state) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # the kernel picks a free port; uvicorn serves this very socket
+    port = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(create_app(state=push_state), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.ready.wait(0.05):  # poll, so a server that died at start-up fails fast
+            if not thread.is_alive():
+                pytest.fail("uvicorn exited before serving the app")
+        url = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
+            assert json.load(r)["ok"]
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None:
+        pytest.fail(
+            "Playwright is not installed: run `.venv/bin/pip install -e '.[dev]'` (make test does); "
+            "it drives Debian's chromium, no `playwright install` needed",
+            pytrace=False,
+        )
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: install Debian's package with "
+            "`apt-get install -y --no-install-recommends chromium` (.ci/run does)",
+            pytrace=False,
+        )
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def tab(browser):
+    """One tab at a phone's width for the module; each test's server has its own port, hence its own
+    origin and localStorage, so tests still start from a device that has never subscribed."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def page(tab, base_url):
+    """The subscription page loaded from this test's server; fails the test on any script error."""
+    errors: list[str] = []
+
+    def on_error(exc) -> None:
+        errors.append(str(exc))
+
+    tab.on("pageerror", on_error)
+    tab.goto(base_url + "/subscribe")
+    tab.wait_for_selector("body[data-ready]")
+    yield tab
+    tab.remove_listener("pageerror", on_error)
+    assert errors == [], errors
+
+
+@pytest.fixture
+def http(base_url) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=10) as c:
+        yield c
+
+
+def reload(pg) -> None:
+    pg.reload()
+    pg.wait_for_selector("body[data-ready]")
+
+
+def fill_and_subscribe(pg, groups=("高校毕业生",), topics=()) -> None:
+    for g in groups:
+        pg.locator("#groups").get_by_label(g, exact=True).check()
+    for t in topics:
+        pg.locator("#topics").get_by_label(t, exact=True).check()
+    pg.locator("#street").fill("王舍人街道")
+    pg.get_by_role("button", name="订阅", exact=True).click()
+
+
+def expect(locator):
+    """Playwright's auto-waiting assertion, imported late so a missing Playwright fails in `browser`."""
+    from playwright.sync_api import expect as _expect
+
+    return _expect(locator)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ingest_and_deliver(http: httpx.Client, doc: dict) -> None:
+    """What an operator does: ingest through the admin API (which plans the pushes), then deliver."""
+    assert http.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]}).status_code == 200
+    assert http.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 1
+
+
+def stored_token(pg) -> str | None:
+    return pg.evaluate("() => localStorage.getItem('licheng-push-token')")
+
+
+# -- plain HTTP ------------------------------------------------------------------------------------
+def test_subscribe_route_serves_the_chinese_page_without_external_resources(client):
+    r = client.get("/subscribe")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<title>订阅政策推送</title>" in r.text and '<html lang="zh-CN">' in r.text
+    assert 'name="viewport"' in r.text  # usable on a phone
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", r.text)  # offline: no CDN
+    assert ".innerHTML" not in r.text  # server text only ever goes through textContent
+    assert 'href="/subscribe"' in client.get("/").text  # reachable from the chat widget
+
+
+# -- in the browser ----------------------------------------------------------------------------------
+def test_the_form_shows_the_taxonomy_from_the_api_and_licheng_by_default(page, http):
+    taxonomy = http.get("/api/push/taxonomy").json()
+    labels = lambda box: page.locator(f"#{box} label").all_inner_texts()  # noqa: E731
+    assert labels("groups") == taxonomy["groups"] and len(taxonomy["groups"]) == 15
+    assert labels("topics") == taxonomy["topics"] and len(taxonomy["topics"]) == 20
+    assert labels("kinds") == [k["label"] for k in taxonomy["kinds"]]
+    assert labels("channels") == [c["label"] for c in taxonomy["channels"]]
+    assert page.locator("#province option").count() == len(taxonomy["provinces"]) + 1  # + “不填”
+    assert page.locator("#province").input_value() == "山东省"
+    assert page.locator("#city").input_value() == "济南市"
+    assert page.locator("#district").input_value() == "历城区"
+    assert page.get_by_label("居民个人").is_checked() and page.get_by_label("站内信").is_checked()
+    assert page.locator("#address").is_hidden()  # the inbox needs no address
+    page.get_by_label("短信").check()
+    assert page.get_by_label("手机号").is_visible()
+    assert page.locator("#token-box").is_hidden() and page.locator("#inbox-box").is_hidden()
+
+
+def test_a_bad_submission_shows_the_api_chinese_error_next_to_the_form(page, http):
+    page.get_by_role("button", name="订阅", exact=True).click()  # no group, no topic
+    error = page.locator("#form-error")
+    expect(error).to_have_text("请至少选择一个所属群体或关注主题。")
+    assert page.locator("#token-box").is_hidden() and stored_token(page) is None
+    # A second mistake replaces the first message.
+    page.locator("#groups").get_by_label("高校毕业生", exact=True).check()
+    page.get_by_label("短信").check()
+    page.get_by_label("手机号").fill("12345")
+    page.get_by_role("button", name="订阅", exact=True).click()
+    expect(error).to_have_text("手机号格式不正确，请填写 11 位中国大陆手机号。")
+    assert http.get("/api/admin/push/status", headers=ADMIN).json()["profiles"] == 0
+
+
+def test_subscribe_receive_a_push_edit_and_unsubscribe(page, http):
+    fill_and_subscribe(page, topics=("就业创业",))
+    box = page.locator("#token-box")
+    box.wait_for(state="visible")
+    assert "凭证只显示这一次" in box.inner_text()
+    token = page.locator("#token-value").input_value()
+    assert re.fullmatch(r"pt-[A-Za-z0-9_-]+", token) and stored_token(page) == token
+    me = http.get("/api/profiles/me", headers=bearer(token)).json()
+    assert me["groups"] == ["高校毕业生"] and me["street"] == "王舍人街道" and me["district"] == "历城区"
+    assert "高校毕业生" in page.locator("#summary").inner_text()
+    expect(page.locator("#inbox-info")).to_have_text(re.compile("^暂无推送"))  # loaded after the token shows
+
+    ingest_and_deliver(http, POLICY)
+
+    reload(page)
+    assert page.locator("#token-box").is_hidden()  # shown once only
+    [item] = page.locator("#inbox li").all()
+    link = item.get_by_role("link", name=POLICY["title"])
+    assert link.get_attribute("href") == "/api/documents/lc-jyjx-2025"
+    text = item.inner_text()
+    assert "文号：历人社发〔2025〕5号" in text and f"推送理由：{REASON}" in text
+    assert item.locator("blockquote").inner_text() == f"原文：“{QUOTE}”"
+    assert re.search(r"推送日期：\d{4}-\d{2}-\d{2}", text) and "修订" not in text
+    assert page.locator("#inbox-info").inner_text() == "共 1 条推送。"
+
+    # A revised text is pushed again and marked as such.
+    ingest_and_deliver(http, {**POLICY, "text": POLICY["text"].replace("1000元", "1500元")})
+    reload(page)
+    assert page.locator("#inbox li").count() == 2
+    assert page.locator("#inbox .revised").all_inner_texts() == ["修订"]
+    assert "该政策已修订" in page.locator("#inbox li", has=page.locator(".revised")).inner_text()
+
+    # Edit (PUT): a bad value shows the API's message, a good one is saved.
+    page.get_by_role("button", name="修改订阅").click()
+    assert page.locator("#groups").get_by_label("高校毕业生", exact=True).is_checked()  # pre-filled
+    page.locator("#city").fill("济南")
+    page.get_by_role("button", name="保存修改").click()
+    expect(page.locator("#form-error")).to_contain_text("城市“济南”不是规范名称")
+    page.locator("#city").fill("济南市")
+    page.locator("#topics").get_by_label("教育", exact=True).check()
+    page.get_by_role("button", name="保存修改").click()
+    page.get_by_text("订阅信息已保存。").wait_for()
+    assert page.locator("#f").is_hidden()
+    me = http.get("/api/profiles/me", headers=bearer(token)).json()
+    assert me["topics"] == ["就业创业", "教育"]
+    assert "就业创业、教育" in page.locator("#summary").inner_text()
+
+    # Unsubscribe asks first; dismissing keeps everything.
+    page.once("dialog", lambda d: d.dismiss())
+    page.get_by_role("button", name="注销订阅").click()
+    assert page.locator("#inbox li").count() == 2 and stored_token(page) == token
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="注销订阅").click()
+    page.get_by_text("已注销订阅").wait_for()
+    assert page.locator("#inbox-box").is_hidden() and page.locator("#inbox li").count() == 0
+    assert stored_token(page) is None
+    assert http.get("/api/profiles/me", headers=bearer(token)).status_code == 401
+    reload(page)
+    assert page.get_by_role("button", name="订阅", exact=True).is_visible()  # back to a blank form
+
+
+def test_a_pasted_token_opens_the_inbox_and_server_text_stays_text(page, http):
+    created = http.post(
+        "/api/profiles",
+        json={
+            "kind": "resident",
+            "province": "山东省",
+            "city": "济南市",
+            "district": "历城区",
+            "groups": ["高校毕业生"],
+        },
+    ).json()
+    hostile = {**POLICY, "id": "lc-xss-1", "title": '<img src=x onerror="window.pwned=1">历城区<b>稳就业</b>措施'}
+    ingest_and_deliver(http, hostile)
+
+    page.get_by_label("输入订阅凭证").fill("pt-not-a-real-token")
+    page.get_by_role("button", name="查看我的订阅").click()
+    expect(page.locator("#login-error")).to_have_text("订阅凭证无效或已注销，请确认凭证是否正确。")
+    assert stored_token(page) is None
+
+    page.get_by_label("输入订阅凭证").fill(created["token"])
+    page.get_by_role("button", name="查看我的订阅").click()
+    page.locator("#inbox li").wait_for()
+    assert page.locator("#inbox li a").inner_text() == hostile["title"]  # shown literally
+    assert page.locator("#inbox img, #inbox b").count() == 0
+    assert page.evaluate("() => window.pwned") is None
+    assert stored_token(page) == created["token"]  # remembered on this device
+    assert page.locator("#f").is_hidden() and page.locator("#login").is_hidden()
+
+
+def test_a_remembered_token_that_no_longer_works_says_so_and_offers_the_form(page):
+    page.evaluate("() => localStorage.setItem('licheng-push-token', 'pt-' + 'A'.repeat(43))")
+    reload(page)
+    assert page.locator("#login-error").inner_text() == "订阅凭证无效或已注销，请确认凭证是否正确。"
+    assert stored_token(page) is None
+    assert page.get_by_role("button", name="订阅", exact=True).is_visible()
