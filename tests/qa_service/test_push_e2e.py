@@ -64,6 +64,6 @@ def test_push_dev_through_the_api_reaches_the_right_inboxes_with_verbatim_reason
 
     tp = len(got & gold)
     precision, recall = tp / len(got), tp / len(gold)
-    # measured 0.84 / 0.67 with the labeller of this commit (python -m eval.push)
-    assert precision >= 0.78, (precision, recall)
-    assert recall >= 0.6, (precision, recall)
+    # measured 0.877 / 0.750, the same as python -m eval.push on the labels alone
+    assert precision >= 0.84, (precision, recall)
+    assert recall >= 0.72, (precision, recall)
