@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -116,26 +117,72 @@ def plan(
         entries = []
         for person in people:
             reason = match(person, targeting)
-            if reason is None:
-                continue
-            entries.append(
-                OutboxEntry(
-                    profile_id=person.profile_id,
-                    doc_id=doc.id,
-                    doc_version=version,
-                    title=doc.title or "（无标题）",
-                    link=document_link(doc.id),
-                    reason=push_reason(reason, is_revision, old.title if old else None),
-                    doc_number=doc.doc_number,
-                    evidence=reason.evidence,
-                    revised=is_revision,
-                )
-            )
+            if reason is not None:
+                entries.append(_entry(doc, version, reason, is_revision, old.title if old else None))
         enqueued += store.enqueue(doc.id, version, entries)
         if is_revision:
             revised.append(doc.id)
     logger.info("push plan: %d documents, %d messages enqueued, %d label errors", len(docs), enqueued, len(errors))
     return PlanResult(len(docs), enqueued, tuple(revised), skipped, errors)
+
+
+def _entry(doc: Document, version: str, reason: MatchReason, revised: bool, replaces: str | None) -> OutboxEntry:
+    return OutboxEntry(
+        profile_id=reason.profile_id,
+        doc_id=doc.id,
+        doc_version=version,
+        title=doc.title or "（无标题）",
+        link=document_link(doc.id),
+        reason=push_reason(reason, revised, replaces),
+        doc_number=doc.doc_number,
+        evidence=reason.evidence,
+        revised=revised,
+    )
+
+
+class LabelCache:
+    """Push labels per (document, version), so back-filling each new subscriber labels a library once."""
+
+    def __init__(self) -> None:
+        self._labels: dict[tuple[str, str], Targeting] = {}
+        self._lock = threading.Lock()
+
+    def get(self, doc: Document, version: str, labeller: Labeller) -> Targeting:
+        key = (doc.id, version)
+        with self._lock:
+            hit = self._labels.get(key)
+        if hit is None:
+            hit = labeller(doc)
+            with self._lock:
+                self._labels[key] = hit
+        return hit
+
+
+def backfill(
+    store: PushStore, profile: Profile, docs: Iterable[Document], labeller: Labeller, cache: LabelCache
+) -> int:
+    """Queue the policies in force now that match a new (or changed) profile; returns rows added.
+
+    Residents expect to see what already concerns them, not only what is published after they
+    subscribe. Rows share the outbox's unique key, so a later plan of the same version adds
+    nothing, and documents' planning state is left alone.
+    """
+    entries = []
+    for doc in docs:
+        if not doc.status.in_force:
+            continue
+        version = document_version(doc)
+        try:
+            targeting = cache.get(doc, version, labeller)
+        except Exception as exc:  # one bad document must not stop the others
+            logger.warning("push labeller failed on %s: %s", doc.id, mask_error(f"{type(exc).__name__}: {exc}"))
+            continue
+        reason = match(profile, targeting)
+        if reason is not None:
+            entries.append(_entry(doc, version, reason, False, None))
+    added = store.enqueue_backfill(entries)
+    logger.info("push backfill for profile %s: %d messages enqueued", profile.profile_id, added)
+    return added
 
 
 def plan_pending(

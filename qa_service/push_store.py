@@ -385,31 +385,41 @@ class PushStore:
         again adds nothing, whatever state the earlier rows are in.
         """
         now = time.time()
-        added = 0
         with self._tx() as db:
-            for e in entries:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO outbox (key, profile_id, doc_id, doc_version, revised, title, doc_number,"
-                    " link, reason, evidence, created, updated)"
-                    " SELECT ?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM profiles WHERE id = ?)",
-                    (
-                        e.key,
-                        e.profile_id,
-                        e.doc_id,
-                        e.doc_version,
-                        int(e.revised),
-                        e.title,
-                        e.doc_number,
-                        e.link,
-                        e.reason,
-                        json.dumps(list(e.evidence), ensure_ascii=False),
-                        now,
-                        now,
-                        e.profile_id,  # a profile deleted while planning ran gets nothing
-                    ),
-                )
-                added += cur.rowcount
+            added = self._insert(db, entries, now)
             self._mark_planned(db, doc_id, version, added, now)
+        return added
+
+    def enqueue_backfill(self, entries: Iterable[OutboxEntry]) -> int:
+        """Insert rows for one new or changed subscriber, leaving documents' planning state alone."""
+        with self._tx() as db:
+            return self._insert(db, entries, time.time())
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, entries: Iterable[OutboxEntry], now: float) -> int:
+        added = 0
+        for e in entries:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO outbox (key, profile_id, doc_id, doc_version, revised, title, doc_number,"
+                " link, reason, evidence, created, updated)"
+                " SELECT ?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM profiles WHERE id = ?)",
+                (
+                    e.key,
+                    e.profile_id,
+                    e.doc_id,
+                    e.doc_version,
+                    int(e.revised),
+                    e.title,
+                    e.doc_number,
+                    e.link,
+                    e.reason,
+                    json.dumps(list(e.evidence), ensure_ascii=False),
+                    now,
+                    now,
+                    e.profile_id,  # a profile deleted meanwhile gets nothing
+                ),
+            )
+            added += cur.rowcount
         return added
 
     def claim_next(self, owner: str, now: float, lease_seconds: float, after_id: int = 0) -> PushMessage | None:

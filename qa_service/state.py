@@ -17,7 +17,7 @@ from corpus.models import Document
 from index.answer import AnswerConfig, Answerer
 from qa_service.conversation import ConversationStore
 from qa_service.faq import FaqItem, FaqMatcher
-from qa_service.push_jobs import Channel, InboxChannel, Labeller
+from qa_service.push_jobs import Channel, InboxChannel, LabelCache, Labeller
 from qa_service.push_store import PushStore
 from qa_service.ratelimit import RateLimiter
 from qa_service.settings import Settings
@@ -180,6 +180,7 @@ class AppState:
         self.push_store = push_store or PushStore(settings.resolved_push_sqlite_path)
         self.push_channel: Channel = push_channel or InboxChannel(self.push_store)
         self.push_labeller = push_labeller
+        self.push_labels = LabelCache()  # back-filling new subscribers labels each document once
 
     def snapshot(self) -> Snapshot:
         return self._snapshot

@@ -22,6 +22,7 @@ from qa_service.errors import ApiError, ErrorCode
 from qa_service.push_jobs import (
     Labeller,
     PlanResult,
+    backfill,
     default_labeller,
     deliver,
     document_version,
@@ -352,6 +353,7 @@ def create_profile(body: ProfileIn, state: StateDep) -> ProfileCreated:
     assert sub is not None
     logger.info("push profile %s created (%s, %d groups, %d topics)", profile.profile_id, profile.kind.value,
                 len(profile.groups), len(profile.topics))  # fmt: skip
+    _backfill(state, profile)
     return ProfileCreated(
         **_profile_out(sub), token=token, notice="请妥善保存订阅凭证，它只显示这一次，用于查看、修改或注销本人订阅。"
     )
@@ -368,6 +370,7 @@ def update_me(body: ProfileIn, sub: SubscriberDep, state: StateDep) -> ProfileOu
     if not state.push_store.update_profile(profile, contact):
         raise ApiError(ErrorCode.TOKEN_INVALID)
     logger.info("push profile %s updated", profile.profile_id)
+    _backfill(state, profile)  # new interests bring the policies in force that match them
     updated = state.push_store.get_profile(profile.profile_id)
     assert updated is not None
     return ProfileOut(**_profile_out(updated))
@@ -430,6 +433,20 @@ def _labeller(state: AppState) -> Labeller:
         logger.error("%s", exc)
         raise ApiError(ErrorCode.PUSH_UNAVAILABLE, "推送标注模块未就绪，暂时无法生成推送，请联系运维人员。") from None
     return state.push_labeller
+
+
+def _backfill(state: AppState, profile: Profile) -> None:
+    """Queue the policies in force that already concern `profile`; the next delivery sends them.
+
+    Never fails the subscription: without a labeller the resident simply gets only new policies.
+    """
+    if not state.settings.push_backfill:
+        return
+    try:
+        docs = list(state.snapshot().index.documents.values())
+        backfill(state.push_store, profile, docs, _labeller(state), state.push_labels)
+    except Exception as exc:  # ApiError from a missing labeller included
+        logger.warning("push backfill for profile %s failed (%s)", profile.profile_id, type(exc).__name__)
 
 
 def _plan_out(r: PlanResult) -> PlanOut:

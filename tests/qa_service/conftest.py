@@ -167,6 +167,7 @@ def make_settings(tmp_path, **overrides) -> Settings:
         admin_api_key=ADMIN_KEY,
         rate_limit_per_minute=6000,
         rate_limit_burst=1000,
+        push_backfill=False,  # push tests start from empty outboxes; test_push_backfill.py turns it on
     )
     base.update(overrides)
     return Settings(**base)
