@@ -6,6 +6,7 @@ get it through the `get_state` dependency (tests override it).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from corpus.library import Library
 from qa_service.errors import ErrorCode, envelope, install_error_handlers
 from qa_service.faq import load_faq_file
 from qa_service.loading import link_versions, load_encoder, open_index
+from qa_service.push_jobs import PeriodicDeliverer, deliver
 from qa_service.routes import admin, ask, documents, feedback, push, search
 from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
@@ -136,6 +138,25 @@ def _page(name: str) -> HTMLResponse:
     return HTMLResponse(html)
 
 
+def _start_deliverer(state: AppState) -> PeriodicDeliverer | None:
+    """Send queued pushes every `push_deliver_interval_seconds` (0: only the admin route sends)."""
+    s = state.settings
+    if s.push_deliver_interval_seconds <= 0:
+        return None
+    run = functools.partial(
+        deliver,
+        state.push_store,
+        state.push_channel,
+        500,
+        max_attempts=s.push_max_attempts,
+        retry_seconds=s.push_retry_seconds,
+        lease_seconds=s.push_lease_seconds,
+    )
+    deliverer = PeriodicDeliverer(run, s.push_deliver_interval_seconds)
+    deliverer.start()
+    return deliverer
+
+
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
     """`state` given: use it (tests); else the lifespan builds it from settings at start-up."""
     settings = settings or (state.settings if state else get_settings())
@@ -148,7 +169,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             app.state.qa = build_state(settings)
             snap = app.state.qa.snapshot()
             logger.info("ready: %d documents, %d passages", len(snap.index.documents), len(snap.index))
+        deliverer = _start_deliverer(app.state.qa)
         yield
+        if deliverer is not None:
+            deliverer.stop()
         if owned:
             app.state.qa.store.close()
             app.state.qa.push_store.close()

@@ -308,3 +308,33 @@ def deliver(
     if sent or failures:
         logger.info("push deliver: %d sent, %d to retry, %d failed", sent, retrying, failed)
     return DeliveryReport(sent, retrying, failed, tuple(failures))
+
+
+class PeriodicDeliverer:
+    """Runs `deliver` every `interval` seconds in a daemon thread, so the service sends on its own.
+
+    Deliveries are crash-safe on their own (leases, idempotency keys), so stopping the thread
+    between or during runs loses nothing. One failed run is logged and the next one retries.
+    """
+
+    def __init__(self, run: Callable[[], DeliveryReport], interval: float) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0 seconds, got {interval}")
+        self._run = run
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="push-deliverer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._run()
+            except Exception:  # keep the loop alive; the outbox keeps what was not sent
+                logger.exception("scheduled push delivery failed")

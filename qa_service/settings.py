@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # deliverer died is re-sent (same idempotency key) once its lease runs out.
     push_plan_on_ingest: bool = True
     push_backfill: bool = True  # a new or changed subscriber also gets the policies in force that match
+    push_deliver_interval_seconds: float = Field(30.0, ge=0)  # 0: only POST /api/admin/push/deliver sends
     push_max_attempts: int = Field(5, ge=1, le=50)
     push_retry_seconds: float = Field(60.0, ge=0)
     push_lease_seconds: float = Field(300.0, gt=0)

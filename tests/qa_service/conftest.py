@@ -168,6 +168,7 @@ def make_settings(tmp_path, **overrides) -> Settings:
         rate_limit_per_minute=6000,
         rate_limit_burst=1000,
         push_backfill=False,  # push tests start from empty outboxes; test_push_backfill.py turns it on
+        push_deliver_interval_seconds=0,  # tests deliver explicitly; test_push_jobs covers the scheduler
     )
     base.update(overrides)
     return Settings(**base)

@@ -353,3 +353,40 @@ def test_a_contact_channel_message_carries_the_address_for_the_gateway_only(tmp_
     [msg] = ch.received.values()
     assert msg.contact.address == "13812345678" and "13812345678" not in repr(msg)
     store.close()
+
+
+# -- the scheduler ---------------------------------------------------------------------------------
+def test_the_periodic_deliverer_sends_everything_queued_and_survives_a_failed_run(store, planned):
+    import threading
+
+    from qa_service.push_jobs import PeriodicDeliverer
+
+    channel = FakeChannel()
+    done = threading.Event()
+    runs = []
+
+    def run():
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("database briefly locked")  # the loop must go on
+        report = deliver(store, channel, 500)
+        if store.status_counts()["pending"] == 0:
+            done.set()
+        return report
+
+    deliverer = PeriodicDeliverer(run, interval=0.01)
+    deliverer.start()
+    try:
+        assert done.wait(timeout=10), "the scheduler never emptied the outbox"
+    finally:
+        deliverer.stop()
+    assert len(runs) >= 2
+    assert sorted(channel.calls) == sorted(set(channel.calls))  # each message once
+    assert store.status_counts()["sent"] == len(channel.received) > 0
+
+
+def test_the_periodic_deliverer_rejects_a_zero_interval():
+    from qa_service.push_jobs import PeriodicDeliverer
+
+    with pytest.raises(ValueError, match="interval must be > 0"):
+        PeriodicDeliverer(lambda: None, 0)
