@@ -438,7 +438,9 @@ def extract_doc_type(title: str) -> str | None:
     return best[1] if best else None
 
 
-_PROVINCES = (
+# Province-level divisions, their short forms, and Jinan's districts: shared by region
+# extraction, the push labeller and the subscription form's validation.
+PROVINCES = (
     "北京市",
     "天津市",
     "上海市",
@@ -474,8 +476,9 @@ _PROVINCES = (
     "香港特别行政区",
     "澳门特别行政区",
 )
-_SHORT_PROVINCES = {p.removesuffix("省").removesuffix("市"): p for p in _PROVINCES if len(p) <= 4}
-_SHORT_PROVINCES.update(
+MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
+SHORT_PROVINCES = {p.removesuffix("省").removesuffix("市"): p for p in PROVINCES if len(p) <= 4}
+SHORT_PROVINCES.update(
     {
         "内蒙古": "内蒙古自治区",
         "广西": "广西壮族自治区",
@@ -485,7 +488,7 @@ _SHORT_PROVINCES.update(
     }
 )
 # The districts and counties of Jinan, so "历城区" alone resolves to 济南市历城区.
-_JINAN_DISTRICTS = (
+JINAN_DISTRICTS = (
     "历下区",
     "市中区",
     "槐荫区",
@@ -524,25 +527,25 @@ def extract_region(title: str, issuer: str | None = None) -> str | None:
 def _region_of(head: str) -> str | None:
     parts: list[str] = []
     rest = head
-    for p in _PROVINCES:
+    for p in PROVINCES:
         if rest.startswith(p):
             parts.append(p)
             rest = rest[len(p) :]
             break
     else:
-        for short, full in _SHORT_PROVINCES.items():
+        for short, full in SHORT_PROVINCES.items():
             if rest.startswith(short) and not rest.startswith(short + "路"):
                 parts.append(full)
                 rest = rest[len(short) :]
                 break
-    if parts and parts[0] in ("北京市", "天津市", "上海市", "重庆市"):
+    if parts and parts[0] in MUNICIPALITIES:
         pass
     else:
         m = _CITY_RE.match(rest)
         if m and not _NOT_REGION.search(m.group(1)) and "人民" not in m.group(1):
             parts.append(m.group(1))
             rest = rest[m.end() :]
-    for d in _JINAN_DISTRICTS:
+    for d in JINAN_DISTRICTS:
         if rest.startswith(d):
             if not parts:
                 parts.append("济南市")

@@ -33,7 +33,7 @@ import functools
 import re
 from collections import Counter
 
-from corpus.metadata import extract_region, parse_date
+from corpus.metadata import JINAN_DISTRICTS, MUNICIPALITIES, PROVINCES, SHORT_PROVINCES, extract_region, parse_date
 from corpus.models import Document, Status
 from corpus.targeting import GROUPS, TOPICS, Audience, Jurisdiction, JurisdictionLevel, Targeting
 
@@ -165,16 +165,6 @@ _INSTRUMENT_RE = re.compile(r"办法|规定|条例|通知|公告|通告|意见|�
 
 # ---------------------------------------------------------------- lexicons: regions
 
-_MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
-_PROVINCES = (
-    "北京市", "天津市", "上海市", "重庆市", "河北省", "山西省", "辽宁省", "吉林省", "黑龙江省", "江苏省",
-    "浙江省", "安徽省", "福建省", "江西省", "山东省", "河南省", "湖北省", "湖南省", "广东省", "海南省",
-    "四川省", "贵州省", "云南省", "陕西省", "甘肃省", "青海省", "内蒙古自治区", "广西壮族自治区",
-    "西藏自治区", "宁夏回族自治区", "新疆维吾尔自治区",
-)  # fmt: skip
-_PROVINCE_SHORT: dict[str, str] = {p[:-1] if p.endswith(("省", "市")) else p[:2]: p for p in _PROVINCES}
-_PROVINCE_SHORT.update({"黑龙江": "黑龙江省", "内蒙古": "内蒙古自治区", "广西": "广西壮族自治区",
-                        "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区", "西藏": "西藏自治区"})  # fmt: skip
 # Prefecture-level cities by province: capitals, sub-provincial cities, all of Shandong and
 # Guangdong (the service's province and the corpus's most frequent one) and other large cities.
 _CITIES_BY_PROVINCE: dict[str, str] = {
@@ -231,8 +221,6 @@ _DISTRICT_CITY: dict[str, str] = {}
 for _city, _names in _DISTRICTS_BY_CITY.items():
     for _n in _names.split():
         _DISTRICT_CITY[_n if _n.endswith(("区", "县")) else _n + "区"] = _city
-_JINAN_DISTRICTS = ("历下区", "市中区", "槐荫区", "天桥区", "历城区", "长清区", "章丘区", "济阳区", "莱芜区",
-                    "钢城区", "平阴县", "商河县")  # fmt: skip
 
 # Bodies whose documents apply nationwide.
 _NATIONAL_RE = re.compile(
@@ -405,9 +393,9 @@ def _scoped(base: Jurisdiction, text: str) -> Jurisdiction:
         names = []
         for d in _REGION_NAME_RE.findall(clause):
             d = d.removeprefix("本市").removeprefix("本")
-            if base.city == "济南市" and d not in _JINAN_DISTRICTS:
+            if base.city == "济南市" and d not in JINAN_DISTRICTS:
                 continue
-            known = d in _JINAN_DISTRICTS or d in _DISTRICT_CITY
+            known = d in JINAN_DISTRICTS or d in _DISTRICT_CITY
             if (
                 d
                 and d not in names
@@ -426,16 +414,16 @@ def _parse_region(region: str) -> Jurisdiction | None:
         return None
     province = city = district = None
     rest = region
-    for p in _PROVINCES:
+    for p in PROVINCES:
         if rest.startswith(p):
             province, rest = p, rest[len(p) :]
             break
     else:
-        for short, p in _PROVINCE_SHORT.items():
+        for short, p in SHORT_PROVINCES.items():
             if rest.startswith(short) and len(rest) <= len(short) + 1:
                 province, rest = p, ""
                 break
-    if province in _MUNICIPALITIES:
+    if province in MUNICIPALITIES:
         city = province
     else:
         m = re.match(r"([\u4e00-\u9fff]{2,8}?(?:市|自治州|地区|盟))", rest)
@@ -453,18 +441,18 @@ def _parse_region(region: str) -> Jurisdiction | None:
         district = m.group(1)
     if not province:
         if city is None and district is None:
-            for d in _JINAN_DISTRICTS:
+            for d in JINAN_DISTRICTS:
                 if region.startswith(d):
                     return Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", (d,))
             m = re.match(r"[\u4e00-\u9fff]{1,4}?[区县]", region)
             if m and m.group(0) in _DISTRICT_CITY:
                 c = _DISTRICT_CITY[m.group(0)]
-                p = c if c in _MUNICIPALITIES else _CITY_PROVINCE[c]
+                p = c if c in MUNICIPALITIES else _CITY_PROVINCE[c]
                 return Jurisdiction(JurisdictionLevel.DISTRICT, p, c, (m.group(0),))
         return None
     if district:
         return Jurisdiction(JurisdictionLevel.DISTRICT, province, city, (district,))
-    if city and province not in _MUNICIPALITIES:
+    if city and province not in MUNICIPALITIES:
         return Jurisdiction(JurisdictionLevel.MUNICIPAL, province, city)
     return Jurisdiction(JurisdictionLevel.PROVINCIAL, province)
 
@@ -473,7 +461,7 @@ def _region_at_start(s: str) -> Jurisdiction | None:
     m = re.match(r"[\u4e00-\u9fff]{2,20}?(?:省|市|自治区)(?:[\u4e00-\u9fff]{1,6}?(?:市|县|区))?", s)
     if m:
         return _parse_region(m.group(0))
-    for short, p in _PROVINCE_SHORT.items():
+    for short, p in SHORT_PROVINCES.items():
         if s.startswith(short):
             return _parse_region(p)
     return None
@@ -488,11 +476,11 @@ def _region_in(s: str, skip_datelines: bool = False) -> Jurisdiction | None:
         s = _DATELINE_RE.sub("", s)
     best: tuple[int, Jurisdiction] | None = None
     candidates: list[tuple[int, str]] = []
-    for p in _PROVINCES:
+    for p in PROVINCES:
         i = s.find(p)
         if i >= 0:
             candidates.append((i, p))
-    for short, p in _PROVINCE_SHORT.items():
+    for short, p in SHORT_PROVINCES.items():
         i = s.find(short)
         if i >= 0 and (len(short) >= 3 or s[i + len(short) : i + len(short) + 1] != "路"):
             candidates.append((i, p))
@@ -506,7 +494,7 @@ def _region_in(s: str, skip_datelines: bool = False) -> Jurisdiction | None:
         i = s.find(short)
         if i >= 0:
             candidates.append((i, _CITY_PROVINCE[c] + c))
-    for d in _JINAN_DISTRICTS:
+    for d in JINAN_DISTRICTS:
         i = s.find(d)
         if i >= 0:
             candidates.append((i, "山东省济南市" + d))

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from corpus.metadata import MUNICIPALITIES, PROVINCES
 from corpus.profiles import Profile
 from corpus.targeting import GROUPS, TOPICS, Audience
 from qa_service.errors import ApiError, ErrorCode
@@ -46,16 +47,8 @@ MAX_DESCRIPTION_CHARS = 500
 MAX_PLAN_DOCS = 500
 MAX_TOKEN_CHARS = 200
 
-# Province-level divisions: the one region list that is small and stable enough to hold in code.
-# Cities, districts and streets are checked for form only (the full list lives in ../shared, which
-# the service must not need at run time).
-PROVINCES = (
-    "北京市", "天津市", "上海市", "重庆市", "河北省", "山西省", "辽宁省", "吉林省", "黑龙江省", "江苏省",
-    "浙江省", "安徽省", "福建省", "江西省", "山东省", "河南省", "湖北省", "湖南省", "广东省", "海南省",
-    "四川省", "贵州省", "云南省", "陕西省", "甘肃省", "青海省", "台湾省", "内蒙古自治区", "广西壮族自治区",
-    "西藏自治区", "宁夏回族自治区", "新疆维吾尔自治区", "香港特别行政区", "澳门特别行政区",
-)  # fmt: skip
-MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
+# Cities, districts and streets are checked for form only (the full list lives in ../shared,
+# which the service must not need at run time); provinces against the one list in corpus.metadata.
 _PLACE = re.compile(r"^[\u4e00-\u9fff·]{2,30}$")
 _CITY_SUFFIX = ("市", "州", "盟", "地区")
 _DISTRICT_SUFFIX = ("区", "县", "市", "旗")
