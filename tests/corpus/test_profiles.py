@@ -116,12 +116,12 @@ def test_unknown_kind_lists_the_allowed_values():
 
 
 def test_gold_labels_reproduce_every_push_dev_match(shared_dir):
-    """The rule is the GUIDE's: on gold labels it gives exactly the 152 gold pairs."""
+    """The rule is the GUIDE's: on gold labels it gives exactly the gold pairs (322 on 276 documents)."""
     root = shared_dir / "data" / "eval" / "push-dev"
     labels = [Targeting.from_dict(json.loads(line)) for line in (root / "doc_labels.jsonl").open(encoding="utf-8")]
     profiles = [Profile.from_dict(json.loads(line)) for line in (root / "profiles.jsonl").open(encoding="utf-8")]
     rows = (root / "matches.tsv").read_text(encoding="utf-8").splitlines()[1:]
     gold = {tuple(r.split("\t")[:2]) for r in rows}
     got = {(p.profile_id, t.doc_id) for p in profiles for t in labels if match(p, t)}
-    assert len(gold) == 152
+    assert len(gold) == len(rows) >= 322  # push-dev grows; the rule must reproduce all of it
     assert got == gold

@@ -1,4 +1,9 @@
-"""The push labeller measured on push-dev: floors a little under the measured figures."""
+"""The push labeller measured on push-dev: floors a little under the measured figures.
+
+push-dev grew from 116 to 276 documents (round 2 labelled later by the same guide); the counts
+follow the files and the floors are the rule-based labeller's figures on all 276 (2026-12-01:
+audience 0.692, jurisdiction 0.931, groups F1 0.675, topics F1 0.739, match P 0.564 / R 0.674).
+"""
 
 from __future__ import annotations
 
@@ -11,40 +16,50 @@ from eval.push import evaluate, main
 
 
 @pytest.fixture(scope="module")
-def report(shared_dir: Path) -> dict:
-    return evaluate(shared_dir / "data" / "eval" / "push-dev" / "doc_labels.jsonl", today="2026-11-29")
+def labels(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "eval" / "push-dev" / "doc_labels.jsonl"
 
 
-def test_field_quality_floors(report: dict) -> None:
-    assert report["n_documents"] == 116
-    assert report["audience"]["accuracy"] >= 0.73
-    assert report["jurisdiction"]["exact_accuracy"] >= 0.93
-    assert report["jurisdiction"]["level_accuracy"] >= 0.93
-    assert report["groups"]["f1"] >= 0.77
-    assert report["groups"]["recall"] >= 0.80
-    assert report["groups"]["precision"] >= 0.73
-    assert report["topics"]["f1"] >= 0.77
+@pytest.fixture(scope="module")
+def n_labelled(labels: Path) -> int:
+    return sum(1 for line in labels.open(encoding="utf-8") if line.strip())
+
+
+@pytest.fixture(scope="module")
+def report(labels: Path) -> dict:
+    return evaluate(labels, today="2026-11-29")
+
+
+def test_field_quality_floors(report: dict, n_labelled: int) -> None:
+    assert report["n_documents"] == n_labelled >= 276
+    assert report["audience"]["accuracy"] >= 0.67
+    assert report["jurisdiction"]["exact_accuracy"] >= 0.91
+    assert report["jurisdiction"]["level_accuracy"] >= 0.91
+    assert report["groups"]["f1"] >= 0.65
+    assert report["groups"]["recall"] >= 0.69
+    assert report["groups"]["precision"] >= 0.62
+    assert report["topics"]["f1"] >= 0.72
     assert report["expired"]["accuracy"] >= 0.97
 
 
 def test_match_quality_floor_and_gold_upper_bound(report: dict) -> None:
     assert report["match_upper_bound"]["f1"] == 1.0
-    assert report["match"]["f1"] >= 0.80
-    assert report["match"]["precision"] >= 0.85
-    assert report["match"]["recall"] >= 0.74
+    assert report["match"]["f1"] >= 0.59
+    assert report["match"]["precision"] >= 0.54
+    assert report["match"]["recall"] >= 0.65
     assert len(report["worst_documents"]) == 10
 
 
-def test_audience_confusion_accounts_for_every_document(report: dict) -> None:
+def test_audience_confusion_accounts_for_every_document(report: dict, n_labelled: int) -> None:
     confusion = report["audience"]["confusion"]
-    assert sum(n for row in confusion.values() for n in row.values()) == 116
+    assert sum(n for row in confusion.values() for n in row.values()) == n_labelled
     diagonal = sum(row.get(gold, 0) for gold, row in confusion.items())
-    assert diagonal / 116 == pytest.approx(report["audience"]["accuracy"])
+    assert diagonal / n_labelled == pytest.approx(report["audience"]["accuracy"])
     assert set(confusion) <= {"resident", "enterprise", "enterprise+resident", "none"}
 
 
 def test_every_evidence_quote_is_verbatim(report: dict) -> None:
-    assert report["evidence"]["quotes"] > 80
+    assert report["evidence"]["quotes"] > 180
     assert report["evidence"]["invalid"] == 0, report["evidence"]["problems"]
 
 

@@ -24,6 +24,7 @@ def push_dev(shared_dir):
     root = shared_dir / "data" / "eval" / "push-dev"
     wanted = {json.loads(line)["_id"] for line in (root / "doc_labels.jsonl").open(encoding="utf-8")}
     docs = [d for d in load_jsonl(shared_dir / "data" / "corpus" / "policies.jsonl") if d.id in wanted]
+    assert len(docs) == len(wanted), "every labelled document is in policies.jsonl"
     profiles = [json.loads(line) for line in (root / "profiles.jsonl").open(encoding="utf-8")]
     rows = (root / "matches.tsv").read_text(encoding="utf-8").splitlines()[1:]
     gold = {tuple(r.split("\t")[:2]) for r in rows}
@@ -32,7 +33,7 @@ def push_dev(shared_dir):
 
 def test_push_dev_through_the_api_reaches_the_right_inboxes_with_verbatim_reasons(tmp_path, policy_index, push_dev):
     docs, profiles, gold = push_dev
-    assert len(docs) == 116
+    assert len(docs) >= 276  # push-dev grew from 116; the test follows the data
     state = build_state(make_settings(tmp_path), index=policy_index)
     with TestClient(create_app(state=state)) as api:
         tokens = {}
@@ -64,6 +65,6 @@ def test_push_dev_through_the_api_reaches_the_right_inboxes_with_verbatim_reason
 
     tp = len(got & gold)
     precision, recall = tp / len(got), tp / len(gold)
-    # measured 0.877 / 0.750, the same as python -m eval.push on the labels alone
-    assert precision >= 0.84, (precision, recall)
-    assert recall >= 0.72, (precision, recall)
+    # python -m eval.push on the labels alone measured 0.564 / 0.674 on the 276 documents
+    assert precision >= 0.54, (precision, recall)
+    assert recall >= 0.65, (precision, recall)
