@@ -5,8 +5,9 @@ Dates are ISO strings ("2025-07-09") so the models serialise to JSON as they are
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Self
 
@@ -35,6 +36,60 @@ class Status(ChoiceEnum):
     @property
     def in_force(self) -> bool:
         return self in (Status.CURRENT, Status.UNKNOWN)
+
+
+class DocumentFieldError(ValueError):
+    """A document field with the wrong type or value; `field` names it for callers that translate."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"document field {field!r}: {problem}")
+
+
+_OPTIONAL_STR = (
+    "doc_number",
+    "issuer",
+    "level",
+    "region",
+    "url",
+    "collection",
+    "doc_type",
+    "version_group",
+    "supersedes",
+    "interprets",
+)
+_DATES = ("publish_date", "effective_date")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _check_str(name: str, value: Any, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise DocumentFieldError(
+            name, f"must be a {'string or null' if optional else 'string'}, got {type(value).__name__}"
+        )
+    if _SURROGATE.search(value):
+        raise DocumentFieldError(name, "must be valid Unicode text (lone surrogate)")
+
+
+def _check_json_value(name: str, value: Any, depth: int = 0) -> None:
+    """Metadata must survive a JSON round trip as UTF-8: plain JSON types, valid text, bounded depth."""
+    if depth > 20:
+        raise DocumentFieldError(name, "is nested too deeply")
+    if isinstance(value, str):
+        _check_str(name, value, optional=False)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_str(name, k, optional=False)
+            _check_json_value(name, v, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_json_value(name, v, depth + 1)
+    elif value is not None and not isinstance(value, (bool, int, float)):
+        raise DocumentFieldError(name, f"must hold JSON values only, got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -66,12 +121,34 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if not self.id or not self.id.strip():
-            raise ValueError("document id must be a non-empty string")
+        # Every stage trusts these types (filters compare dates, search renders issuers): check them once here.
+        _check_str("id", self.id, optional=False)
+        if not self.id.strip():
+            raise DocumentFieldError("id", "must be a non-empty string")
+        _check_str("title", self.title, optional=False)
+        _check_str("text", self.text, optional=False)
+        for name in _OPTIONAL_STR:
+            _check_str(name, getattr(self, name), optional=True)
+        for name in _DATES:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and _valid_date(value)):
+                raise DocumentFieldError(name, f"must be a date YYYY-MM-DD or null, got {value!r}"[:120])
         if not isinstance(self.status, Status):
-            object.__setattr__(self, "status", Status.from_str(str(self.status)))
+            if not isinstance(self.status, str):
+                raise DocumentFieldError("status", "must be one of " + ", ".join(s.value for s in Status))
+            try:
+                object.__setattr__(self, "status", Status.from_str(self.status))
+            except ValueError:
+                raise DocumentFieldError("status", "must be one of " + ", ".join(s.value for s in Status)) from None
+        if isinstance(self.topics, str) or not isinstance(self.topics, (list, tuple)):
+            raise DocumentFieldError("topics", "must be a list of strings")
+        if not all(isinstance(t, str) for t in self.topics):
+            raise DocumentFieldError("topics", "must be a list of strings")
         if not isinstance(self.topics, tuple):
             object.__setattr__(self, "topics", tuple(self.topics))
+        if not isinstance(self.metadata, dict):
+            raise DocumentFieldError("metadata", "must be an object")
+        _check_json_value("metadata", self.metadata)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -81,11 +158,34 @@ class Document:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Document:
+        """A document from untrusted JSON: unknown or missing fields and wrong types raise DocumentFieldError."""
+        if not isinstance(d, dict):
+            raise DocumentFieldError("document", f"must be an object, got {type(d).__name__}")
+        known = _FIELD_NAMES
+        for k in d:
+            if k not in known:
+                raise DocumentFieldError(str(k), "unknown field; allowed: " + ", ".join(sorted(known)))
+        for k in ("id", "title", "text"):
+            if k not in d:
+                raise DocumentFieldError(k, "is required")
         d = dict(d)
-        d["status"] = Status.from_str(d.get("status") or "unknown")
-        d["topics"] = tuple(d.get("topics") or ())
-        d["metadata"] = dict(d.get("metadata") or {})
+        d["status"] = "unknown" if d.get("status") is None else d["status"]
+        d["topics"] = () if d.get("topics") is None else d["topics"]
+        d["metadata"] = {} if d.get("metadata") is None else d["metadata"]
         return cls(**d)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(Document))
+
+
+def _valid_date(value: str) -> bool:
+    if not _ISO_DATE.match(value):
+        return False
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

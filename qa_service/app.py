@@ -10,18 +10,19 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corpus.library import Library
-from qa_service.errors import ErrorCode, envelope, install_error_handlers
+from qa_service.errors import install_error_handlers
 from qa_service.faq import load_faq_file
+from qa_service.guard import Guard
 from qa_service.loading import link_versions, load_encoder, open_index
+from qa_service.pages import Page
 from qa_service.push_jobs import PeriodicDeliverer, deliver
+from qa_service.ratelimit import RateLimiter
 from qa_service.routes import admin, ask, documents, feedback, push, search
 from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
@@ -36,106 +37,13 @@ def build_state(settings: Settings, index: Any | None = None, store: Store | Non
     if index is None:
         index = open_index(settings, load_encoder(settings))
     link_versions(index)
-    store = store or Store(settings.resolved_sqlite_path)
+    store = store or Store(settings.resolved_sqlite_path, retention_days=settings.answers_retention_days)
     if store.faq_count() == 0:
         for row in load_faq_file(settings.faq_path):
             store.upsert_faq(str(row["question"]), str(row["answer"]), row.get("doc_id") or row.get("source_doc_id"))
     state = AppState(settings, snapshot=None, store=store, library_factory=Library)  # type: ignore[arg-type]
     state.swap(state.rebuild_snapshot(index))
     return state
-
-
-class Guard:
-    """Outermost safety net of the app (inside the server's own error middleware).
-
-    Rejects request bodies over `max_bytes` (`admin_max_bytes` under /api/admin/, where
-    operators ingest whole regulations) with 413 before any parsing, and turns any
-    unhandled exception into the Chinese error envelope (logged with its traceback)
-    instead of a reset connection or a bare 500 page.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int, admin_max_bytes: int | None = None) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.admin_max_bytes = max(admin_max_bytes or max_bytes, max_bytes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
-        try:
-            await self._limited(scope, receive, tracking_send)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if not started:
-                await _send_json(send, 500, envelope(ErrorCode.INTERNAL_ERROR))
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.admin_max_bytes if str(scope.get("path", "")).startswith("/api/admin/") else self.max_bytes
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
-            return
-        if length is not None or scope.get("method") not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        # Without a length header (chunked), read up to the limit, then replay the body.
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                break
-            chunk = msg.get("body", b"")
-            seen += len(chunk)
-            if seen > limit:
-                await _send_json(send, 413, envelope(ErrorCode.BODY_TOO_LARGE))
-                return
-            chunks.append(chunk)
-            if not msg.get("more_body"):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-async def _send_json(send: Send, status: int, payload: dict) -> None:
-    import json
-
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _page(name: str) -> HTMLResponse:
-    html = (resources.files("qa_service") / "static" / name).read_text(encoding="utf-8")
-    return HTMLResponse(html)
 
 
 def _start_deliverer(state: AppState) -> PeriodicDeliverer | None:
@@ -184,6 +92,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         lifespan=lifespan,
     )
     app.state.qa = state
+    app.state.admin_limiter = RateLimiter(settings.admin_rate_limit_per_minute, settings.admin_rate_limit_burst)
     install_error_handlers(app)
     for r in (
         ask.router,
@@ -196,18 +105,22 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     ):
         app.include_router(r)
 
+    # Read once, with their CSP; only the chat widget may be framed by the portal.
+    widget_page = Page.load("widget.html", settings.frame_ancestors)
+    console_page, subscribe_page = Page.load("console.html"), Page.load("subscribe.html")
+
     @app.get("/", include_in_schema=False)
     @app.get("/widget", include_in_schema=False)
     def widget() -> HTMLResponse:
-        return _page("widget.html")
+        return widget_page.response()
 
     @app.get("/console", include_in_schema=False)
     def console() -> HTMLResponse:
-        return _page("console.html")
+        return console_page.response()
 
     @app.get("/subscribe", include_in_schema=False)
     def subscribe() -> HTMLResponse:
-        return _page("subscribe.html")
+        return subscribe_page.response()
 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(st: StateDep) -> dict[str, Any]:
@@ -219,7 +132,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         }
 
     app.add_middleware(  # type: ignore[arg-type]
-        Guard, max_bytes=settings.max_body_bytes, admin_max_bytes=settings.max_admin_body_bytes
+        Guard,
+        max_bytes=settings.max_body_bytes,
+        admin_max_bytes=settings.max_admin_body_bytes,
+        body_timeout_s=settings.request_body_timeout_s,
     )
     return app
 

@@ -26,6 +26,7 @@ class ErrorCode(str, Enum):
     INVALID_REQUEST = "INVALID_REQUEST"
     MALFORMED_JSON = "MALFORMED_JSON"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     BAD_FILTER = "BAD_FILTER"
     BAD_DATE = "BAD_DATE"
     BAD_PAGE = "BAD_PAGE"
@@ -45,6 +46,7 @@ class ErrorCode(str, Enum):
     TOKEN_INVALID = "TOKEN_INVALID"
     FORBIDDEN = "FORBIDDEN"
     PUSH_UNAVAILABLE = "PUSH_UNAVAILABLE"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 
 
 # Default Chinese message and HTTP status per code.
@@ -55,6 +57,7 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.INVALID_REQUEST: (422, "请求参数不正确，请检查后重试。"),
     ErrorCode.MALFORMED_JSON: (400, "请求内容不是有效的 JSON，请检查格式。"),
     ErrorCode.BODY_TOO_LARGE: (413, "请求内容过大，请精简后重试。"),
+    ErrorCode.REQUEST_TIMEOUT: (408, "请求内容接收超时，请检查网络后重试。"),
     ErrorCode.BAD_FILTER: (422, "筛选条件不正确，请检查后重试。"),
     ErrorCode.BAD_DATE: (422, "日期格式不正确，应为 YYYY-MM-DD。"),
     ErrorCode.BAD_PAGE: (422, "分页参数不正确。"),
@@ -64,7 +67,7 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.FAQ_NOT_FOUND: (404, "未找到该常见问题条目。"),
     ErrorCode.NOT_FOUND: (404, "请求的地址不存在。"),
     ErrorCode.METHOD_NOT_ALLOWED: (405, "不支持该请求方法。"),
-    ErrorCode.UNAUTHORIZED: (401, "缺少或错误的管理密钥（请在请求头 X-API-Key 中提供）。"),
+    ErrorCode.UNAUTHORIZED: (401, "缺少或错误的管理密钥（请在请求头 X-API-Key 或 Authorization: Bearer 中提供）。"),
     ErrorCode.ADMIN_DISABLED: (403, "管理接口未启用：请在服务配置中设置 QA_ADMIN_API_KEY 后重启。"),
     ErrorCode.RATE_LIMITED: (429, "请求过于频繁，请稍后再试。"),
     ErrorCode.INDEX_UNAVAILABLE: (503, "政策库正在加载，请稍后再试。"),
@@ -73,6 +76,7 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.TOKEN_INVALID: (401, "订阅凭证无效或已注销，请确认凭证是否正确。"),
     ErrorCode.FORBIDDEN: (403, "无权查看或修改其他用户的订阅信息。"),
     ErrorCode.PUSH_UNAVAILABLE: (503, "政策推送功能暂不可用，请稍后再试。"),
+    ErrorCode.STORAGE_UNAVAILABLE: (503, "保存失败（存储暂不可用），本次提交未生效，请稍后重试。"),
     ErrorCode.INTERNAL_ERROR: (500, "服务暂时出现问题，请稍后再试或拨打 12345 热线咨询。"),
 }
 
@@ -89,7 +93,7 @@ class ApiError(Exception):
     ) -> None:
         default_status, default_message = _DEFAULTS[code]
         self.code = code
-        self.message = message or default_message
+        self.message = _printable(message or default_message)
         self.status = status or default_status
         self.headers = headers
         super().__init__(f"{code.value}: {self.message}")
@@ -190,7 +194,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(code, msg)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI could not read the body (e.g. GBK or other non-UTF-8 bytes); its cause is English.
+            logger.info("unreadable body on %s %s: %s", request.method, request.url.path, exc.__cause__ or exc.detail)
+            return error_response(ErrorCode.MALFORMED_JSON, _UNREADABLE)
+        if exc.status_code == 408:
+            return error_response(ErrorCode.REQUEST_TIMEOUT, headers={"Connection": "close"})
         if exc.status_code == 404:
             return error_response(ErrorCode.NOT_FOUND)
         if exc.status_code == 405:
@@ -201,17 +211,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(code, status=exc.status_code)
 
     @app.exception_handler(ValueError)
-    async def _value(_: Request, exc: ValueError) -> JSONResponse:
-        # Domain code validates with ValueError; the message is English for developers.
-        logger.info("rejected request: %s", exc)
-        return error_response(ErrorCode.INVALID_REQUEST, "请求参数不正确：" + _short(str(exc)))
+    async def _value(request: Request, exc: ValueError) -> JSONResponse:
+        # Domain code validates with ValueError; its message is English, for developers: logged, not shown.
+        logger.info("rejected request on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(ErrorCode.INVALID_REQUEST)
 
-    # Anything else is caught by qa_service.app.Guard, which answers with INTERNAL_ERROR.
+    # Anything else is caught by qa_service.guard.Guard, which answers with INTERNAL_ERROR.
 
 
-def _short(s: str, n: int = 200) -> str:
-    s = s.replace("\n", " ")
-    return s if len(s) <= n else s[:n] + "…"
+_UNREADABLE = "请求内容无法解析，请以 UTF-8 编码发送有效的 JSON。"
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _printable(message: str) -> str:
+    """A message may echo what the client sent: no lone surrogates (unencodable) or control characters."""
+    return _UNPRINTABLE.sub("\ufffd", message)
 
 
 def envelope(code: ErrorCode, message: str | None = None) -> dict[str, Any]:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,38 +66,122 @@ def ingest_log_path(settings: Settings) -> Path:
     return settings.data_dir / "ingest.jsonl"
 
 
+def _encode_op(op: dict[str, Any]) -> bytes:
+    return (json.dumps(op, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def append_ingest_log(settings: Settings, ops: Iterable[dict[str, Any]]) -> None:
+    """Append one batch of operations, all or nothing.
+
+    A batch of several operations is one line (`{"op": "batch", "ops": [...]}`), so a line torn by a
+    crash loses the whole batch, never half of it. It is encoded before anything is written and goes
+    out in one write + fsync; if the write fails (disk full) the file is cut back to its old length.
+    A torn last line left by a crash is closed with a newline first, so it never swallows the batch.
+    """
+    ops = list(ops)
+    if not ops:
+        return
+    payload = _encode_op(ops[0] if len(ops) == 1 else {"op": "batch", "ops": ops})
     path = ingest_log_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _log_lock, path.open("a", encoding="utf-8") as f:
-        for op in ops:
-            f.write(json.dumps(op, ensure_ascii=False) + "\n")
+    with _log_lock, path.open("ab") as f:
+        size = f.tell()
+        if size:
+            with path.open("rb") as r:
+                r.seek(size - 1)
+                if r.read(1) != b"\n":
+                    payload = b"\n" + payload
+        try:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.truncate(size)
+            raise
+
+
+def read_ingest_log(path: Path, damaged: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Valid operations of the log, in order; damaged lines are skipped with a warning naming file and line
+    (and their numbers appended to `damaged`)."""
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                op = json.loads(raw.decode("utf-8"))
+                batch = op.get("ops") if isinstance(op, dict) and op.get("op") == "batch" else [op]
+                if not isinstance(batch, list):
+                    raise ValueError("batch without a list of operations")
+                checked = [_checked_op(o) for o in batch]  # all of the line, or none of it
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                logger.warning("ingest log %s line %d is damaged and skipped: %s", path, n, str(exc)[:200])
+                if damaged is not None:
+                    damaged.append(n)
+                continue
+            yield from checked
+
+
+def _checked_op(op: Any) -> dict[str, Any]:
+    if not isinstance(op, dict):
+        raise ValueError("not an object")
+    if op.get("op") == "upsert":
+        return {"op": "upsert", "doc": Document.from_dict(op["doc"])}
+    if op.get("op") == "repeal" and isinstance(op.get("id"), str):
+        return {"op": "repeal", "id": op["id"]}
+    raise ValueError(f"unknown operation {str(op.get('op'))[:40]!r}")
 
 
 def replay_ingest_log(settings: Settings, index: PolicyIndex) -> int:
-    """Apply logged upserts and repeals to a freshly opened index; returns how many ops."""
+    """Apply logged upserts and repeals to a freshly opened index; returns how many ops.
+
+    Afterwards the log is compacted to one operation per document when it holds more, so a start
+    replays what the documents are now, not every historic operation.
+    """
     path = ingest_log_path(settings)
-    if not path.is_file():
-        return 0
     n = 0
     pending: dict[str, Document] = {}  # applied in one batch: each add recomputes BM25 statistics
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            op = json.loads(line)
-            if op.get("op") == "upsert":
-                doc = Document.from_dict(op["doc"])
-                pending.pop(doc.id, None)
-                pending[doc.id] = doc
-            elif op.get("op") == "repeal":
-                doc = pending.get(op["id"]) or index.get_document(op["id"])
-                if doc is not None:
-                    pending[doc.id] = repealed(doc)
-            n += 1
-        except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("skipping bad ingest-log line: %s", exc)
+    upserted: dict[str, Document] = {}
+    repeals: dict[str, None] = {}
+    damaged: list[int] = []
+    for op in read_ingest_log(path, damaged):
+        n += 1
+        if op["op"] == "upsert":
+            doc = op["doc"]
+            pending.pop(doc.id, None)
+            pending[doc.id] = doc
+            upserted.pop(doc.id, None)
+            upserted[doc.id] = doc
+            repeals.pop(doc.id, None)
+        else:
+            doc = pending.get(op["id"]) or index.get_document(op["id"])
+            if doc is not None:
+                pending[doc.id] = repealed(doc)
+                repeals.pop(doc.id, None)
+                repeals[doc.id] = None
     if pending:
         index.add(pending.values())
+    compact = [{"op": "upsert", "doc": d.to_dict()} for d in upserted.values()]
+    compact += [{"op": "repeal", "id": i} for i in repeals]
+    if path.is_file() and (len(compact) < n or damaged):
+        if damaged:
+            # Kept byte for byte beside the log, so an operator can still look at what the crash left.
+            shutil.copyfile(path, path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d%H%M%S')}"))
+        _rewrite_log(path, compact)
+        logger.info("ingest log %s compacted: %d operations -> %d", path, n, len(compact))
     return n
+
+
+def _rewrite_log(path: Path, ops: list[dict[str, Any]]) -> None:
+    """Replace the log atomically (temp file, fsync, rename): a crash leaves the old or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with _log_lock:
+        with tmp.open("wb") as f:
+            f.write(b"".join(_encode_op(op) for op in ops))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
 
 def repealed(doc: Document) -> Document:

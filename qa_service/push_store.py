@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import sqlite3
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from corpus.models import ChoiceEnum
 from corpus.profiles import Profile
 from qa_service.privacy import mask_personal
+from qa_service.store import make_private, open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS profiles (
@@ -231,14 +231,13 @@ class PushStore:
         self.path = str(path)
         memory = self.path == ":memory:"
         if not memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private(Path(path))  # created 0600 before SQLite opens it, so its -wal and -shm are too
         self._lock = threading.Lock()
         # Autocommit mode: transactions are opened explicitly in `_tx`, never implicitly.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db = open_sqlite(self.path, isolation_level=None, timeout=10.0)
         self._db.row_factory = sqlite3.Row
         with self._lock:
             if not memory:
-                os.chmod(self.path, 0o600)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # NORMAL is safe in WAL mode against a killed process; on power loss the last commits go in
                 # order, so at worst a "sent" mark is lost and that message is re-sent with the same key.
@@ -289,7 +288,7 @@ class PushStore:
             profile.street,
             json.dumps(list(profile.groups), ensure_ascii=False),
             json.dumps(list(profile.topics), ensure_ascii=False),
-            profile.description,
+            mask_personal(profile.description),  # residents write phone numbers into it; contact has its own field
             contact.channel.value,
             contact.address,
         )

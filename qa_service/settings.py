@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None  # None: admin endpoints answer 403
     rate_limit_per_minute: float = Field(60.0, gt=0)
     rate_limit_burst: int = Field(20, ge=1)
+    # Admin routes have their own bucket per client; a wrong key uses it up too, so guessing is slow.
+    admin_rate_limit_per_minute: float = Field(60.0, gt=0)
+    admin_rate_limit_burst: int = Field(30, ge=1)
+
+    # HTTP hardening (qa_service.guard, qa_service.pages).
+    request_body_timeout_s: float = Field(15.0, gt=0)  # whole body, first byte to last; else 408
+    frame_ancestors: str = "'self'"  # CSP sources that may frame the chat widget, e.g. "'self' https://portal"
 
     # Precise push (qa_service.push_jobs): retries with exponential back-off, then `failed`; a row whose
     # deliverer died is re-sent (same idempotency key) once its lease runs out.
@@ -70,7 +77,12 @@ class Settings(BaseSettings):
     generator_base_url: str | None = None
     generator_model: str | None = None
     generator_api_key: SecretStr | None = None
-    generator_timeout_s: float = Field(15.0, gt=0)
+    generator_timeout_s: float = Field(15.0, gt=0, le=120)  # the whole call, connect to last byte
+    # Generator calls in flight at once; an ask finding none free keeps its extractive answer at once.
+    generator_max_concurrency: int = Field(4, ge=1, le=64)
+
+    # Answers (masked questions) and their feedback are deleted after this many days.
+    answers_retention_days: int = Field(180, ge=1, le=36_500)
 
     @field_validator("encoder")
     @classmethod
@@ -79,6 +91,13 @@ class Settings(BaseSettings):
         if v not in ENCODER_KINDS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODER_KINDS)}, got {v!r}")
         return v
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _check_frame_ancestors(cls, v: str) -> str:
+        if not v.strip() or not v.isascii() or any(c in v for c in ";,\r\n\t\0"):
+            raise ValueError(f"frame_ancestors must be CSP sources separated by spaces, got {v!r}")
+        return " ".join(v.split())
 
     @field_validator("search_mode")
     @classmethod

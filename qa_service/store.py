@@ -1,16 +1,21 @@
 """SQLite storage for answers given, feedback on them, and the curated FAQ.
 
-Questions are stored with personal details masked. One connection guarded by a
+Questions, queries, comments and FAQ questions are stored with personal details masked
+(FAQ answers are published text, office phone numbers included, and kept as written).
+Answers older than `retention_days` are deleted with their feedback when the store
+opens, whenever an answer is added and before every export; `secure_delete` overwrites
+what is deleted. The file and its -wal/-shm are mode 0600. One connection guarded by a
 lock: writes are tiny and rare next to retrieval, so this is not a bottleneck.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +33,7 @@ CREATE TABLE IF NOT EXISTS answers (
     source TEXT NOT NULL,
     cited_doc_ids TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS answers_by_created ON answers (created);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     answer_id TEXT NOT NULL REFERENCES answers(id),
@@ -35,6 +41,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     useful INTEGER NOT NULL,
     comment TEXT
 );
+CREATE INDEX IF NOT EXISTS feedback_by_answer ON feedback (answer_id);
 CREATE TABLE IF NOT EXISTS faq (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     question TEXT NOT NULL UNIQUE,
@@ -65,17 +72,62 @@ class FaqEntry:
     doc_id: str | None
 
 
+DAY_SECONDS = 86_400.0
+MAX_RETENTION_DAYS = 36_500
+
+
+class StoreError(RuntimeError):
+    """A database file the service cannot use; the message names the file and what to do."""
+
+
+def open_sqlite(path: str | Path, **kwargs: object) -> sqlite3.Connection:
+    """Connect and read the schema once, so a damaged file is refused at start-up, naming it.
+
+    The file is never deleted or rewritten here: answers, feedback and profiles are not ours to drop.
+    """
+    db = sqlite3.connect(str(path), check_same_thread=False, **kwargs)  # type: ignore[arg-type]
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StoreError(
+            f"{path} is not a usable SQLite database ({exc}); move it aside or restore it from a backup, "
+            "then start again"
+        ) from None
+    return db
+
+
+def make_private(path: Path) -> None:
+    """Create `path` (if missing) readable by its owner only, and tighten it and its -wal/-shm.
+
+    SQLite creates the -wal and -shm files with the mode of the database file, so creating
+    the database 0600 before SQLite opens it keeps all three private whatever the umask.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists():
+            os.chmod(p, 0o600)
+
+
 class Store:
-    def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path, retention_days: int = 180, clock: Callable[[], float] = time.time) -> None:
+        if not 1 <= retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"retention_days must be 1..{MAX_RETENTION_DAYS}, got {retention_days}")
+        self.retention_seconds = retention_days * DAY_SECONDS
+        self._clock = clock
+        memory = str(path) == ":memory:"
+        if not memory:
+            make_private(Path(path))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db = open_sqlite(path)
         self._db.row_factory = sqlite3.Row
         with self._lock:
-            if str(path) != ":memory:":
+            self._db.execute("PRAGMA secure_delete=ON")  # purged questions do not linger in free pages
+            if not memory:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            self._purge()
             self._db.commit()
 
     def close(self) -> None:
@@ -83,13 +135,29 @@ class Store:
             self._db.close()
 
     # -- answers & feedback ------------------------------------------------
+    def _purge(self) -> int:
+        """Delete answers past retention and their feedback (caller holds the lock and commits)."""
+        cutoff = self._clock() - self.retention_seconds
+        self._db.execute(
+            "DELETE FROM feedback WHERE answer_id IN (SELECT id FROM answers WHERE created < ?)", (cutoff,)
+        )
+        return self._db.execute("DELETE FROM answers WHERE created < ?", (cutoff,)).rowcount
+
+    def purge(self) -> int:
+        """Delete what is past retention now; returns how many answers went."""
+        with self._lock:
+            n = self._purge()
+            self._db.commit()
+            return n
+
     def record_answer(self, rec: AnswerRecord) -> None:
         with self._lock:
+            self._purge()
             self._db.execute(
                 "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     rec.id,
-                    time.time(),
+                    self._clock(),
                     rec.conversation_id,
                     mask_personal(rec.question),
                     mask_personal(rec.query),
@@ -121,14 +189,19 @@ class Store:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO feedback (answer_id, created, useful, comment) VALUES (?,?,?,?)",
-                (answer_id, time.time(), int(useful), mask_personal(comment) if comment else None),
+                (answer_id, self._clock(), int(useful), mask_personal(comment) if comment else None),
             )
             self._db.commit()
             return int(cur.lastrowid or 0)
 
     def export_feedback(self) -> Iterator[dict]:
-        """One BEIR-like query per feedback: `qrels` marks cited documents 1 (useful) or 0."""
+        """One BEIR-like query per feedback: `qrels` marks cited documents 1 (useful) or 0.
+
+        Text is masked again on the way out, so rows stored by an older, weaker mask leave clean.
+        """
         with self._lock:
+            self._purge()
+            self._db.commit()
             rows = self._db.execute(
                 "SELECT f.id, f.created, f.useful, f.comment, a.id AS answer_id, a.question, a.query, a.abstained,"
                 " a.confidence, a.source, a.cited_doc_ids FROM feedback f JOIN answers a ON a.id = f.answer_id"
@@ -138,10 +211,10 @@ class Store:
             cited = json.loads(r["cited_doc_ids"])
             yield {
                 "_id": f"fb-{r['id']}",
-                "text": r["question"],
+                "text": mask_personal(r["question"]),
                 "answer_id": r["answer_id"],
                 "useful": bool(r["useful"]),
-                "comment": r["comment"],
+                "comment": mask_personal(r["comment"]) if r["comment"] else None,
                 "abstained": bool(r["abstained"]),
                 "confidence": r["confidence"],
                 "source": r["source"],
@@ -166,13 +239,14 @@ class Store:
         return FaqEntry(r["id"], r["question"], r["answer"], r["doc_id"]) if r else None
 
     def upsert_faq(self, question: str, answer: str, doc_id: str | None, faq_id: int | None = None) -> FaqEntry:
+        question = mask_personal(question)  # often copied from a resident's question; the answer is published text
         with self._lock:
             if faq_id is None:
                 cur = self._db.execute(
                     "INSERT INTO faq (question, answer, doc_id, updated) VALUES (?,?,?,?)"
                     " ON CONFLICT(question) DO UPDATE SET answer=excluded.answer, doc_id=excluded.doc_id,"
                     " updated=excluded.updated",
-                    (question, answer, doc_id, time.time()),
+                    (question, answer, doc_id, self._clock()),
                 )
                 row = self._db.execute("SELECT id FROM faq WHERE question = ?", (question,)).fetchone()
                 faq_id = int(row["id"]) if row else int(cur.lastrowid or 0)
@@ -180,7 +254,7 @@ class Store:
                 try:
                     self._db.execute(
                         "UPDATE faq SET question=?, answer=?, doc_id=?, updated=? WHERE id=?",
-                        (question, answer, doc_id, time.time(), faq_id),
+                        (question, answer, doc_id, self._clock(), faq_id),
                     )
                 except sqlite3.IntegrityError:
                     self._db.rollback()

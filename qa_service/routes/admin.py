@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import StreamingResponse
 
-from corpus.models import Document
+from corpus.models import Document, DocumentFieldError
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with
 from qa_service.routes.deps import StateDep, require_admin
@@ -110,7 +110,11 @@ def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str
         link_versions(new_index)
         snap = state.rebuild_snapshot(new_index)
         ops = [{"op": "upsert", "doc": d.to_dict()} for d in upserts] + [{"op": "repeal", "id": i} for i in repeal_ids]
-        append_ingest_log(state.settings, ops)
+        try:
+            append_ingest_log(state.settings, ops)  # the batch is durable before anyone can see it
+        except OSError as exc:
+            logger.error("ingest log write failed, batch not applied: %s", exc)
+            raise ApiError(ErrorCode.STORAGE_UNAVAILABLE) from None
         state.swap(snap)
     linked = {}
     for d in upserts:
@@ -124,6 +128,43 @@ def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str
     )
 
 
+# Chinese for what each field must be, so an operator's mistake is explained without English.
+_FIELD_PROBLEMS = {
+    "is required": "缺少该字段",
+    "unknown field": "不支持该字段",
+    "YYYY-MM-DD": "应为 YYYY-MM-DD 格式的日期或 null",
+    "string or null": "应为字符串或 null",
+    "non-empty": "不能为空",
+    "string": "应为字符串",
+    "one of": "取值应为 current、expired、superseded、unknown 之一",
+    "list of strings": "应为字符串列表",
+    "surrogate": "含有无效编码的字符",
+    "nested too deeply": "嵌套过深",
+    "object": "应为 JSON 对象",
+    "JSON values": "只能包含 JSON 基本类型",
+}
+
+
+def _checked_document(n: int, raw: object) -> Document:
+    """The n-th document of a batch, or a Chinese 422 naming the field and what it must be."""
+    try:
+        doc = Document.from_dict(raw)  # type: ignore[arg-type]
+    except DocumentFieldError as exc:
+        problem = next((zh for en, zh in _FIELD_PROBLEMS.items() if en in exc.problem), "取值不正确")
+        field = exc.field if len(exc.field) <= 40 else exc.field[:40] + "…"
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件的字段“{field}”{problem}。") from None
+    if not _DOC_ID.match(doc.id) or not doc.text.strip():
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件缺少有效的 id 或正文。")
+    for value, limit, what in ((doc.title or "无标题", 500, "标题"), (doc.text, 2_000_000, "正文")):
+        try:
+            check_text(
+                value, max_chars=limit, empty=ErrorCode.INVALID_REQUEST, too_long=ErrorCode.INVALID_REQUEST, what=what
+            )
+        except ApiError as exc:
+            raise ApiError(exc.code, f"第 {n} 个文件：{exc.message}") from None
+    return doc
+
+
 @router.post(
     "/documents", response_model=IngestResponse, summary="新增或更新文件（同 id 则替换），自动关联旧版本与解读"
 )
@@ -133,27 +174,12 @@ def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
     if len(body.documents) > MAX_INGEST_DOCS:
         raise ApiError(ErrorCode.INVALID_REQUEST, f"一次最多导入 {MAX_INGEST_DOCS} 个文件。")
     docs = []
+    seen: set[str] = set()
     for n, raw in enumerate(body.documents, 1):
-        try:
-            doc = Document.from_dict(raw)
-        except (TypeError, ValueError) as exc:
-            raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件字段不正确：{str(exc)[:120]}") from None
-        if not _DOC_ID.match(doc.id) or not isinstance(doc.text, str) or not doc.text.strip():
-            raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件缺少有效的 id 或正文。")
-        check_text(
-            doc.title or "无标题",
-            max_chars=500,
-            empty=ErrorCode.INVALID_REQUEST,
-            too_long=ErrorCode.INVALID_REQUEST,
-            what="标题",
-        )
-        check_text(
-            doc.text,
-            max_chars=2_000_000,
-            empty=ErrorCode.INVALID_REQUEST,
-            too_long=ErrorCode.INVALID_REQUEST,
-            what="正文",
-        )
+        doc = _checked_document(n, raw)
+        if doc.id in seen:
+            raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件的 id 与本批中前面的文件重复。")
+        seen.add(doc.id)
         docs.append(doc)
     before = state.snapshot().index  # to tell a revised text from a new document
     result = _swap_rebuilt(state, docs, [])

@@ -13,10 +13,10 @@ from fastapi.responses import StreamingResponse
 
 from index.answer import Answer, AnswerSentence, Citation, document_link
 from index.types import Filters
-from qa_service.conversation import Turn, resolve_follow_up, valid_conversation_id
+from qa_service.conversation import Turn, conversation_ref, resolve_follow_up, valid_conversation_id
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.faq import FaqMatch
-from qa_service.generator import Generator
+from qa_service.generator import generator_for
 from qa_service.privacy import mask_personal
 from qa_service.routes.deps import StateDep, make_filters, rate_limit
 from qa_service.schemas import AskRequest, AskResponse, check_text
@@ -72,9 +72,13 @@ def run_ask(state: AppState, req: AskRequest) -> AskResponse:
     if req.conversation_id is not None and not valid_conversation_id(req.conversation_id):
         raise ApiError(ErrorCode.BAD_ID, "会话编号格式不正确（应为 1-64 位字母、数字、下划线或连字符）。")
     filters = make_filters(req.filters)
-    conversation_id = req.conversation_id or state.conversations.new_id()
+    # Only ids this server issued (and still remembers) carry history. Any other id, guessed,
+    # chosen by the client ("1") or expired, starts a fresh conversation whose id is returned,
+    # rather than a 4xx: a resident whose conversation was forgotten just gets this question
+    # answered on its own (the widget takes the new id from the `meta` event), and nobody's
+    # follow-up is ever read in another client's topic.
+    conversation_id, history = state.conversations.open(req.conversation_id)
     snap = state.snapshot()
-    history = state.conversations.history(conversation_id)
     query = resolve_follow_up(question, history, snap.index.tokenize)
 
     match = snap.faq.match(question) if filters is None else None
@@ -84,23 +88,28 @@ def run_ask(state: AppState, req: AskRequest) -> AskResponse:
         answer = _faq_answer(snap, question, query, match, settings.hotline)
     else:
         answer = snap.answerer.answer(question, query=query, filters=filters)
-        if settings.generator_enabled and not answer.abstained:
-            gen = Generator(
-                settings.generator_base_url or "",
-                settings.generator_model or "",
-                settings.generator_api_key.get_secret_value() if settings.generator_api_key else None,
-                settings.generator_timeout_s,
-            )
-            answer = gen.rephrase(answer)
+        gen = generator_for(settings)
+        if gen is not None and not answer.abstained:
+            answer = gen.rephrase(answer)  # bounded by its deadline; the extractive answer if it is busy or slow
 
     answer_id = uuid.uuid4().hex
     cited = tuple(dict.fromkeys(s.citation.doc_id for s in answer.sentences))
     state.store.record_answer(
         AnswerRecord(
-            answer_id, conversation_id, question, query, answer.abstained, answer.confidence, answer.source, cited
+            answer_id,
+            conversation_ref(conversation_id),  # the id itself is a capability: not kept at rest
+            question,
+            query,
+            answer.abstained,
+            answer.confidence,
+            answer.source,
+            cited,
         )
     )
-    state.conversations.append(conversation_id, Turn(question, query))
+    try:
+        state.conversations.append(conversation_id, Turn(question, query))
+    except KeyError:  # evicted while this answer was built: the next question starts afresh
+        pass
     logger.info(
         "ask answered=%s source=%s conf=%.3f q=%s",
         not answer.abstained,

@@ -11,7 +11,9 @@ from fastapi import Depends, Request
 from corpus.models import Status
 from index.types import Filters
 from qa_service.errors import ApiError, ErrorCode
+from qa_service.ratelimit import RateLimiter
 from qa_service.schemas import FilterIn, check_text
+from qa_service.settings import Settings
 from qa_service.state import AppState
 
 MAX_FILTER_CHARS = 100
@@ -32,8 +34,8 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def rate_limit(request: Request, state: StateDep) -> None:
-    wait = state.limiter.acquire(client_key(request))
+def _take(limiter: RateLimiter, request: Request) -> None:
+    wait = limiter.acquire(client_key(request))
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise ApiError(
@@ -41,15 +43,33 @@ def rate_limit(request: Request, state: StateDep) -> None:
         )
 
 
-def require_admin(request: Request, state: StateDep) -> None:
-    key = state.settings.admin_api_key
-    if key is None:
-        raise ApiError(ErrorCode.ADMIN_DISABLED)
+def rate_limit(request: Request, state: StateDep) -> None:
+    _take(state.limiter, request)
+
+
+def admin_rate_limit(request: Request) -> None:
+    """The admin bucket (`app.state.admin_limiter`), taken before the key is checked."""
+    _take(request.app.state.admin_limiter, request)
+
+
+def is_admin(request: Request, settings: Settings) -> bool:
+    """The admin key, as `X-API-Key: <key>` or `Authorization: Bearer <key>`: the one check for every route."""
+    key = settings.admin_api_key
     given = request.headers.get("x-api-key") or ""
     auth = request.headers.get("authorization") or ""
-    if not given and auth.lower().startswith("bearer "):
+    if not given and auth[:7].lower() == "bearer ":
         given = auth[7:].strip()
-    if not given or not hmac.compare_digest(given.encode("utf-8", "replace"), key.get_secret_value().encode()):
+    if key is None or not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "replace"), key.get_secret_value().encode())
+
+
+def require_admin(request: Request, state: StateDep) -> None:
+    # Every attempt uses up the admin bucket, a wrong key included: guessing the key is slow.
+    admin_rate_limit(request)
+    if state.settings.admin_api_key is None:
+        raise ApiError(ErrorCode.ADMIN_DISABLED)
+    if not is_admin(request, state.settings):
         raise ApiError(ErrorCode.UNAUTHORIZED)
 
 

@@ -7,7 +7,6 @@ log lines name profile ids only.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -31,7 +30,7 @@ from qa_service.push_jobs import (
     plan_pending,
 )
 from qa_service.push_store import Contact, ContactChannel, Subscriber, new_profile_id
-from qa_service.routes.deps import StateDep, rate_limit, require_admin
+from qa_service.routes.deps import StateDep, admin_rate_limit, is_admin, rate_limit, require_admin
 from qa_service.routes.documents import _DOC_ID
 from qa_service.schemas import check_text
 from qa_service.state import AppState
@@ -304,11 +303,9 @@ SubscriberDep = Annotated[Subscriber, Depends(current_subscriber)]
 
 
 def _is_admin(request: Request, state: AppState) -> bool:
-    key = state.settings.admin_api_key
-    given = request.headers.get("x-api-key") or ""
-    if key is None or not given:
-        return False
-    return hmac.compare_digest(given.encode("utf-8", "replace"), key.get_secret_value().encode())
+    if request.headers.get("x-api-key"):
+        admin_rate_limit(request)  # an admin-key attempt: slowed like on the admin routes
+    return is_admin(request, state.settings)
 
 
 # -- output -------------------------------------------------------------------------------------
