@@ -17,6 +17,7 @@ import bm25s
 import numpy as np
 
 from corpus.models import ChoiceEnum
+from index.storage import check, read_json, read_npy, reading
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +115,9 @@ class BM25Index:
         dl = lengths.astype(np.float64)
         avgdl = float(dl[self.alive].mean()) if n_live and dl[self.alive].sum() > 0 else 1.0
         idf = _idf(self.method, df, max(n_live, 1))
-        data = (idf[terms] * _tfc(self.method, tf.astype(np.float64), dl[rows], avgdl, self.k1, self.b)
-                ).astype(np.float32)
+        data = (idf[terms] * _tfc(self.method, tf.astype(np.float64), dl[rows], avgdl, self.k1, self.b)).astype(
+            np.float32
+        )
         indptr = np.zeros(n_vocab + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=n_vocab), out=indptr[1:])
         eng = bm25s.BM25(k1=self.k1, b=self.b, method=self.method.value)
@@ -164,26 +166,77 @@ class BM25Index:
         for tok, i in self.vocab.items():
             vocab_list[i] = tok
         (path / "vocab.json").write_text(json.dumps(vocab_list, ensure_ascii=False), encoding="utf-8")
-        params = {"k1": self.k1, "b": self.b, "method": self.method.value,
-                  "engine": f"bm25s-{bm25s.__version__}"}
+        params = {"k1": self.k1, "b": self.b, "method": self.method.value, "engine": f"bm25s-{bm25s.__version__}"}
         (path / "params.json").write_text(json.dumps(params), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> BM25Index:
-        params = json.loads((path / "params.json").read_text(encoding="utf-8"))
-        self = cls(k1=params["k1"], b=params["b"], method=params["method"])
-        vocab_list = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        """Read a saved index; a missing, torn or inconsistent file raises IndexFormatError naming it."""
+        pf = path / "params.json"
+        params = read_json(pf)
+        with reading(pf):
+            self = cls(k1=params["k1"], b=params["b"], method=params["method"])
+        vf = path / "vocab.json"
+        vocab_list = read_json(vf)
+        check(isinstance(vocab_list, list) and all(isinstance(t, str) for t in vocab_list), vf, "not a token list")
         self.vocab = {tok: i for i, tok in enumerate(vocab_list)}
-        self._ids = np.load(path / "token_ids.npy")
-        self._indptr = np.load(path / "token_indptr.npy")
-        self.alive = np.load(path / "alive.npy")
-        stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
+        check(len(self.vocab) == len(vocab_list), vf, "a token appears twice")
+        p = {
+            name: path / f"{name}.npy"
+            for name in ("token_ids", "token_indptr", "alive", "df", "score_data", "score_indices", "score_indptr")
+        }
+        self._ids = read_npy(p["token_ids"], 1, "iu")
+        self._indptr = read_npy(p["token_indptr"], 1, "iu")
+        self.alive = read_npy(p["alive"], 1, "b")
+        self._df = read_npy(p["df"], 1, "iu")
+        sf = path / "stats.json"
+        with reading(sf):
+            self._n_live = int(read_json(sf)["n_live"])
+        if len(self._indptr) == 1 and not p["score_data"].exists():
+            return self  # saved before any passage was added: there is no score matrix yet
+        data = read_npy(p["score_data"], 1, "f")
+        indices = read_npy(p["score_indices"], 1, "iu")
+        indptr = read_npy(p["score_indptr"], 1, "iu")
+        _check_arrays(self, p, data, indices, indptr, sf)
         eng = bm25s.BM25(k1=self.k1, b=self.b, method=self.method.value)
-        eng.scores = {"data": np.load(path / "score_data.npy"), "indices": np.load(path / "score_indices.npy"),
-                      "indptr": np.load(path / "score_indptr.npy"), "num_docs": len(self)}
+        eng.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(self)}
         eng.vocab_dict = self.vocab
         eng.nonoccurrence_array = None
         self._engine = eng
-        self._df = np.load(path / "df.npy")
-        self._n_live = int(stats["n_live"])
         return self
+
+
+def _check_arrays(
+    idx: BM25Index, p: dict[str, Path], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, stats: Path
+) -> None:
+    """The saved arrays agree with each other (cheap: lengths, bounds, one sum)."""
+    ids, tip = idx._ids, idx._indptr
+    check(
+        len(tip) >= 1 and tip[0] == 0 and bool((np.diff(tip) >= 0).all()), p["token_indptr"], "not a row-pointer array"
+    )
+    check(int(tip[-1]) == len(ids), p["token_ids"], f"{len(ids)} token ids, but {p['token_indptr']} ends at {tip[-1]}")
+    check(
+        not ids.size or (int(ids.min()) >= 0 and int(ids.max()) < len(idx.vocab)),
+        p["token_ids"],
+        f"token ids outside the vocabulary of {len(idx.vocab)}",
+    )
+    check(len(idx.alive) == len(idx), p["alive"], f"{len(idx.alive)} rows, {p['token_indptr']} has {len(idx)}")
+    check(
+        int(idx.alive.sum()) == idx._n_live, p["alive"], f"{int(idx.alive.sum())} live rows, {stats} says {idx._n_live}"
+    )
+    n_vocab = max(len(idx.vocab), 1)
+    check(len(idx._df) == n_vocab, p["df"], f"{len(idx._df)} entries for a vocabulary of {n_vocab}")
+    check(
+        len(indptr) == n_vocab + 1 and indptr[0] == 0 and bool((np.diff(indptr) >= 0).all()),
+        p["score_indptr"],
+        f"not a column-pointer array for a vocabulary of {n_vocab} ({len(indptr)} entries)",
+    )
+    check(
+        len(data) == int(indptr[-1]), p["score_data"], f"{len(data)} scores, {p['score_indptr']} ends at {indptr[-1]}"
+    )
+    check(len(indices) == len(data), p["score_indices"], f"{len(indices)} row indices for {len(data)} scores")
+    check(
+        not indices.size or (int(indices.min()) >= 0 and int(indices.max()) < len(idx)),
+        p["score_indices"],
+        f"row indices outside 0..{len(idx) - 1}",
+    )

@@ -81,5 +81,8 @@ class IndexConfig:
 
     def build_key(self) -> dict[str, Any]:
         """The fields that change what is stored (a different value needs a rebuild)."""
-        return {k: v for k, v in self.to_dict().items()
-                if k in ("chunk_max_chars", "bm25_k1", "bm25_b", "bm25_method", "tokenizer_mode")}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k in ("chunk_max_chars", "bm25_k1", "bm25_b", "bm25_method", "tokenizer_mode")
+        }

@@ -1,8 +1,9 @@
 """Dense vectors in faiss: exact inner product for small corpora, HNSW above a threshold.
 
 Row i is passage i of the owning index. Removal is a mask (faiss' HNSW cannot
-delete); masked rows are excluded inside the search through an ID selector, and
-a very selective mask falls back to exact search over just the allowed rows.
+delete); masked rows are excluded inside the faiss search through a bitmap ID
+selector, and a selective mask on an HNSW index is searched exactly over the
+index's flat storage instead of the graph.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from index.storage import IndexFormatError, check, read_json, read_npy, reading
+
 logger = logging.getLogger(__name__)
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
-# Below this many allowed rows, exact search over them is cheaper and exact.
+# At or below this many allowed rows an HNSW index is searched exactly (cheap enough, and exact).
 EXACT_FALLBACK_ROWS = 20_000
 # The embedding cache is written after every this many new vectors.
 SAVE_EVERY = 4096
@@ -60,48 +63,76 @@ class DenseIndex:
         return idx
 
     def search(self, query: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k allowed rows by inner product: (rows, scores), best first."""
-        n_allowed = int(mask.sum())
+        """Top-k allowed rows by inner product: (rows, scores), best first.
+
+        The whole search runs in faiss in the calling thread: masked rows are skipped through a
+        bitmap selector, so no allowed rows are copied and no multi-threaded BLAS mat-vec runs
+        inside a request (that thrashed under concurrent requests). One query never starts
+        faiss' OpenMP team either.
+        """
+        if mask.shape != (len(self),):
+            raise ValueError(f"mask must have shape ({len(self)},), got {mask.shape}")
+        n_allowed = int(np.count_nonzero(mask))
         k = min(k, n_allowed)
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        if n_allowed <= EXACT_FALLBACK_ROWS and n_allowed < len(self.vectors):
-            rows = np.flatnonzero(mask)
-            sims = self.vectors[rows] @ q[0]
-            top = np.argpartition(-sims, k - 1)[:k]
-            top = top[np.argsort(-sims[top])]
-            return rows[top], sims[top]
-        params = None
-        if n_allowed < len(self.vectors):
+        index, params = self._faiss, None
+        if n_allowed < len(self):
             sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
-            params = (faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, k))
-                      if self.is_approximate else faiss.SearchParameters(sel=sel))
+            if not self.is_approximate:
+                params = faiss.SearchParameters(sel=sel)
+            elif n_allowed <= EXACT_FALLBACK_ROWS:
+                # Few allowed rows starve the graph walk: scan the HNSW's own flat storage exactly.
+                index, params = faiss.downcast_index(self._faiss.storage), faiss.SearchParameters(sel=sel)
+            else:
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, k))
         elif self.is_approximate:
             params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
-        scores, rows = self._faiss.search(q, k, params=params)
+        scores, rows = index.search(q, k, params=params)
         keep = rows[0] >= 0
         return rows[0][keep].astype(np.int64), scores[0][keep]
 
     def scores_for(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Exact similarity of the query to given rows (to score the other side's candidates)."""
-        return self.vectors[rows] @ np.asarray(query, dtype=np.float32).ravel()
+        """Exact similarity of the query to given rows (to score the other side's candidates).
+
+        einsum, not `@`: a few hundred rows do not need BLAS, and BLAS' thread pool is what
+        thrashes when many requests run at once.
+        """
+        return np.einsum("ij,j->i", self.vectors[rows], np.asarray(query, dtype=np.float32).ravel())
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "vectors.npy", self.vectors)
         if self.is_approximate:
             faiss.write_index(self._faiss, str(path / "hnsw.faiss"))
-        (path / "params.json").write_text(json.dumps({"dim": self.dim, "ann_threshold": self.ann_threshold,
-                                                      "hnsw": self.is_approximate}), encoding="utf-8")
+        (path / "params.json").write_text(
+            json.dumps({"dim": self.dim, "ann_threshold": self.ann_threshold, "hnsw": self.is_approximate}),
+            encoding="utf-8",
+        )
 
     @classmethod
     def load(cls, path: Path) -> DenseIndex:
-        params = json.loads((path / "params.json").read_text(encoding="utf-8"))
-        self = cls(params["dim"], params["ann_threshold"])
-        self.vectors = np.load(path / "vectors.npy")
-        if params["hnsw"]:
-            self._faiss = faiss.read_index(str(path / "hnsw.faiss"))
+        """Read a saved index; a missing, torn or inconsistent file raises IndexFormatError naming it."""
+        pf = path / "params.json"
+        params = read_json(pf)
+        with reading(pf):
+            self = cls(int(params["dim"]), int(params["ann_threshold"]))
+            hnsw = bool(params["hnsw"])
+        vf = path / "vectors.npy"
+        vectors = read_npy(vf, 2, "f")
+        check(vectors.shape[1] == self.dim, vf, f"vectors of dim {vectors.shape[1]}, {pf} says {self.dim}")
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if hnsw:
+            hf = path / "hnsw.faiss"
+            with reading(hf):
+                self._faiss = faiss.read_index(str(hf))
+            check(isinstance(self._faiss, faiss.IndexHNSWFlat), hf, f"not an HNSW index: {type(self._faiss)}")
+            check(
+                self._faiss.d == self.dim and self._faiss.ntotal == len(self.vectors),
+                hf,
+                f"{self._faiss.ntotal} vectors of dim {self._faiss.d}, {vf} has {self.vectors.shape}",
+            )
         else:
             self._faiss.add(self.vectors)
         return self
@@ -121,12 +152,23 @@ class EmbeddingCache:
         self._vecs: list[np.ndarray] = []
         self._dirty = False
         keys_f, vecs_f = self.path / "keys.npy", self.path / "vectors.npy"
-        if keys_f.exists() and vecs_f.exists():
-            keys = np.load(keys_f)
-            vecs = np.load(vecs_f)
-            if vecs.ndim == 2 and vecs.shape[1] == dim and len(keys) == len(vecs):
-                self._keys = {bytes(k): i for i, k in enumerate(keys)}
-                self._vecs = [vecs]
+        if not keys_f.exists() and not vecs_f.exists():
+            return
+        try:
+            check(keys_f.exists() and vecs_f.exists(), self.path, "keys.npy and vectors.npy must both exist")
+            keys = read_npy(keys_f, 2, "u")
+            check(keys.shape[1] == 16, keys_f, f"keys must be 16 bytes, got shape {keys.shape}")
+            vecs = read_npy(vecs_f, 2, "f")
+            check(vecs.shape[1] == dim, vecs_f, f"vectors of dim {vecs.shape[1]}, the encoder's is {dim}")
+            check(len(keys) == len(vecs), vecs_f, f"{len(vecs)} vectors for {len(keys)} keys in {keys_f}")
+        except IndexFormatError as e:
+            # Only a cache: start empty (everything is re-encoded) and drop the damaged files.
+            logger.warning("embedding cache unusable, rebuilding it: %s", e)
+            keys_f.unlink(missing_ok=True)
+            vecs_f.unlink(missing_ok=True)
+            return
+        self._keys = {bytes(k): i for i, k in enumerate(keys.astype(np.uint8, copy=False))}
+        self._vecs = [np.ascontiguousarray(vecs, dtype=np.float32)]
 
     def key(self, text: str) -> bytes:
         return hashlib.blake2b(f"{self.encoder_name}\x00{text}".encode(), digest_size=16).digest()
@@ -149,7 +191,7 @@ class EmbeddingCache:
         todo = list(missing.items())
         done = 0
         for start in range(0, len(todo), batch):
-            part = todo[start:start + batch]
+            part = todo[start : start + batch]
             vecs = np.asarray(encode_fn([texts[i] for _, i in part]), dtype=np.float32)
             base = sum(len(v) for v in self._vecs)
             self._vecs.append(vecs)

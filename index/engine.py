@@ -11,9 +11,7 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +25,18 @@ from index.bm25 import BM25Index
 from index.config import FusionMethod, IndexConfig, SearchMode
 from index.dense import DenseIndex, EmbeddingCache
 from index.lookup import DocLookup
+from index.storage import (
+    IndexFormatError,
+    check,
+    check_rows,
+    read_documents,
+    read_json,
+    read_passages,
+    reading,
+    verify_digests,
+    write_jsonl,
+    write_versioned,
+)
 from index.tokenize import Tokenizer, default_tokenizer
 from index.types import Encoder, Filters, Hit
 
@@ -41,13 +51,8 @@ LOOKUP_BONUS = 1.0
 Progress = Callable[[str, int, int], None]
 
 
-class IndexFormatError(RuntimeError):
-    """A saved index that cannot be used with this code or this encoder."""
-
-
 class PolicyIndex:
-    def __init__(self, config: IndexConfig, encoder: Encoder | None = None,
-                 tokenizer: Tokenizer | None = None) -> None:
+    def __init__(self, config: IndexConfig, encoder: Encoder | None = None, tokenizer: Tokenizer | None = None) -> None:
         self.config = config
         self.encoder = encoder
         self.tokenizer = tokenizer or default_tokenizer(config.tokenizer_mode)
@@ -61,19 +66,34 @@ class PolicyIndex:
         self._row_doc: list[str] = []
         self._lookup = DocLookup()
         self._cache: EmbeddingCache | None = None
+        self._cache_dir: Path | None = None
         self.corpus_hash: str | None = None
         self._doc_order: list[str] | None = None
         self._row_doc_arr = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def build(cls, docs: Iterable[Document], config: IndexConfig, encoder: Encoder | None = None,
-              progress: Progress | None = None, cache_dir: Path | None = None) -> PolicyIndex:
+    def build(
+        cls,
+        docs: Iterable[Document],
+        config: IndexConfig,
+        encoder: Encoder | None = None,
+        progress: Progress | None = None,
+        cache_dir: Path | None = None,
+    ) -> PolicyIndex:
         self = cls(config, encoder)
-        if encoder is not None and cache_dir is not None:
-            self._cache = EmbeddingCache(Path(cache_dir) / _safe_name(encoder.name), encoder.name, encoder.dim)
+        if cache_dir is not None:
+            self.use_embedding_cache(cache_dir)
         self.add(docs, progress=progress)
         return self
+
+    def use_embedding_cache(self, cache_dir: Path) -> None:
+        """Encode added passages through the vector cache in `cache_dir` (shared by every index of it).
+
+        Opened on the first add, so a start that adds nothing does not read the whole cache.
+        """
+        self._cache = None
+        self._cache_dir = Path(cache_dir)
 
     @property
     def documents(self) -> Mapping[str, Document]:
@@ -155,13 +175,16 @@ class PolicyIndex:
 
     def _encode_passages(self, texts: list[str], progress: Progress | None) -> np.ndarray:
         assert self.encoder is not None
+        if self._cache is None and self._cache_dir is not None:
+            enc = self.encoder
+            self._cache = EmbeddingCache(self._cache_dir / _safe_name(enc.name), enc.name, enc.dim)
         if self._cache is not None:
             vecs = self._cache.encode(texts, self.encoder.encode_passages, progress=progress)
             self._cache.save()
             return vecs
         out = []
         for start in range(0, len(texts), 256):
-            out.append(self.encoder.encode_passages(texts[start:start + 256]))
+            out.append(self.encoder.encode_passages(texts[start : start + 256]))
             if progress:
                 progress("encode", min(start + 256, len(texts)), len(texts))
         return np.concatenate(out) if out else np.zeros((0, self.encoder.dim), dtype=np.float32)
@@ -176,8 +199,7 @@ class PolicyIndex:
             order = list(dict.fromkeys(self._row_doc))
             pos = {d: i for i, d in enumerate(order)}
             self._doc_order = order
-            self._row_doc_arr = np.fromiter((pos[d] for d in self._row_doc), dtype=np.int64,
-                                            count=len(self._row_doc))
+            self._row_doc_arr = np.fromiter((pos[d] for d in self._row_doc), dtype=np.int64, count=len(self._row_doc))
         assert self._doc_order is not None
         return self._doc_order, self._row_doc_arr
 
@@ -187,8 +209,9 @@ class PolicyIndex:
         if filters is None or filters.is_empty():
             return alive.copy()
         order, row_doc = self._doc_table()
-        ok = np.fromiter(((d in self._docs and filters.accepts(self._docs[d])) for d in order), dtype=bool,
-                         count=len(order))
+        ok = np.fromiter(
+            ((d in self._docs and filters.accepts(self._docs[d])) for d in order), dtype=bool, count=len(order)
+        )
         return alive & ok[row_doc] if len(row_doc) else alive.copy()
 
     def lookup(self, query: str) -> list[Document]:
@@ -198,10 +221,13 @@ class PolicyIndex:
     def _stale_rows(self, rows: np.ndarray) -> np.ndarray:
         return np.fromiter(
             (self._docs[self._row_doc[r]].status in (Status.EXPIRED, Status.SUPERSEDED) for r in rows),
-            dtype=bool, count=len(rows))
+            dtype=bool,
+            count=len(rows),
+        )
 
-    def search(self, query: str, top_k: int = 10, filters: Filters | None = None,
-               mode: SearchMode | str | None = None) -> list[Hit]:
+    def search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None, mode: SearchMode | str | None = None
+    ) -> list[Hit]:
         """Top passages for a query. Junk queries and filters that match nothing give []."""
         if not isinstance(query, str):
             raise ValueError(f"query must be a string, got {type(query).__name__}")
@@ -212,8 +238,9 @@ class PolicyIndex:
             raise ValueError(f"query must be at most {self.config.max_query_chars} characters, got {len(query)}")
         if not 1 <= top_k <= MAX_TOP_K:
             raise ValueError(f"top_k must be 1..{MAX_TOP_K}, got {top_k}")
-        mode = self.config.mode if mode is None else (mode if isinstance(mode, SearchMode) else
-                                                      SearchMode.from_str(mode))
+        mode = (
+            self.config.mode if mode is None else (mode if isinstance(mode, SearchMode) else SearchMode.from_str(mode))
+        )
         if mode is not SearchMode.BM25 and self.dense is None:
             if mode is SearchMode.DENSE:
                 raise ValueError("dense search needs an encoder; this index was built without one")
@@ -223,8 +250,9 @@ class PolicyIndex:
             return []
         tokens = self.tokenizer.tokenize(query)
         informative = bool(self.bm25.query_ids(tokens))
-        looked_up = np.asarray([r for d in self._lookup.find(query) for r in self._doc_rows.get(d, ())
-                                if mask[r]], dtype=np.int64)
+        looked_up = np.asarray(
+            [r for d in self._lookup.find(query) for r in self._doc_rows.get(d, ()) if mask[r]], dtype=np.int64
+        )
         if not informative and not looked_up.size:
             # Score floor: nothing in the query is a word the corpus uses ("你好", "？？？", "asdf").
             return []
@@ -239,8 +267,11 @@ class PolicyIndex:
             assert self.encoder is not None and self.dense is not None
             qv = self.encoder.encode_queries([query])[0]
             d_rows, _ = self.dense.search(qv, n_cand, mask)
-            cand = np.union1d(d_rows, looked_up) if mode is SearchMode.DENSE else \
-                np.union1d(np.union1d(bm_rows, d_rows), looked_up)
+            cand = (
+                np.union1d(d_rows, looked_up)
+                if mode is SearchMode.DENSE
+                else np.union1d(np.union1d(bm_rows, d_rows), looked_up)
+            )
             dn = self.dense.scores_for(qv, cand)
             if mode is SearchMode.DENSE:
                 fused = dn.astype(np.float64)
@@ -257,8 +288,9 @@ class PolicyIndex:
         if looked_up.size:
             fused = fused + np.isin(cand, looked_up) * LOOKUP_BONUS * max(1.0, float(np.abs(fused).max()))
         order = np.argsort(-fused, kind="stable")[:top_k]
-        return [Hit(self.passages[int(cand[i])], float(fused[i]),
-                    {k: float(v[i]) for k, v in parts.items()}) for i in order]
+        return [
+            Hit(self.passages[int(cand[i])], float(fused[i]), {k: float(v[i]) for k, v in parts.items()}) for i in order
+        ]
 
     def bm25_weight_for(self, tokens: Sequence[str], best_bm25: float) -> float:
         """The query's BM25 weight in fusion (see IndexConfig.bm25_weight_slope)."""
@@ -291,70 +323,59 @@ class PolicyIndex:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the index as a directory, atomically.
+        """Write the index as a directory, atomically (see index.storage.write_versioned)."""
+        write_versioned(Path(path), self._write_parts, self.params())
 
-        `path` is a symlink to a versioned directory beside it; the new version is
-        written in full first and the link is swapped with one rename, so a crash
-        at any point leaves the previous index in place.
-        """
-        path = Path(path)
-        versions = path.parent / f".{path.name}.versions"
-        versions.mkdir(parents=True, exist_ok=True)
-        target = versions / f"v{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        tmp = versions / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
-                for d in self._docs.values():
-                    f.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
-            with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
-                for p in self.passages:
-                    f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
-            self.bm25.save(tmp / "bm25")
-            if self.dense is not None:
-                self.dense.save(tmp / "dense")
-            (tmp / "params.json").write_text(json.dumps(self.params(), ensure_ascii=False, indent=1),
-                                             encoding="utf-8")
-            tmp.rename(target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if path.exists() and not path.is_symlink():
-            # A plain directory from elsewhere: move it aside so the link can take its place.
-            path.rename(versions / f"legacy-{uuid.uuid4().hex[:8]}")
-        link_tmp = path.parent / f".{path.name}.link-{uuid.uuid4().hex[:8]}"
-        os.symlink(os.path.relpath(target, path.parent), link_tmp)
-        os.replace(link_tmp, path)
-        _prune_versions(versions, keep={target.name})
+    def _write_parts(self, tmp: Path) -> None:
+        write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in self._docs.values()))
+        write_jsonl(tmp / "passages.jsonl", (p.to_dict() for p in self.passages))
+        self.bm25.save(tmp / "bm25")
+        if self.dense is not None:
+            self.dense.save(tmp / "dense")
 
     @classmethod
     def load(cls, path: str | Path, encoder: Encoder | None = None) -> PolicyIndex:
+        """Read a saved index. Every part is checked against params.json and the others first
+        (index.storage); a damaged or foreign one raises IndexFormatError naming the file."""
         path = Path(path)
         pf = path / "params.json"
         if not pf.exists():
             raise FileNotFoundError(f"no index at {path} (params.json missing)")
-        params = json.loads(pf.read_text(encoding="utf-8"))
+        params = read_json(pf)
+        check(isinstance(params, dict), pf, "not a JSON object")
         if params.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(f"index format {params.get('format_version')} != {FORMAT_VERSION}; rebuild it")
-        enc_p = params.get("encoder")
-        if encoder is not None and enc_p is not None and (enc_p["name"] != encoder.name or
-                                                          enc_p["dim"] != encoder.dim):
-            raise IndexFormatError(f"index was built with encoder {enc_p['name']!r} (dim {enc_p['dim']}), "
-                                   f"not {encoder.name!r} (dim {encoder.dim}); rebuild it")
-        config = IndexConfig.from_dict(params["config"])
-        self = cls(config, encoder if enc_p is not None else None)
-        if self.tokenizer.signature != params["tokenizer"]:
-            raise IndexFormatError(f"index tokenizer {params['tokenizer']} differs from "
-                                   f"{self.tokenizer.signature}; rebuild it")
-        with open(path / "documents.jsonl", encoding="utf-8") as f:
-            self._docs = {d.id: d for d in (Document.from_dict(json.loads(line)) for line in f)}
-        with open(path / "passages.jsonl", encoding="utf-8") as f:
-            self.passages = [Passage.from_dict(json.loads(line)) for line in f]
+        with reading(pf):
+            enc_p = params.get("encoder")
+            if (
+                encoder is not None
+                and enc_p is not None
+                and (enc_p["name"] != encoder.name or enc_p["dim"] != encoder.dim)
+            ):
+                raise IndexFormatError(
+                    f"index was built with encoder {enc_p['name']!r} (dim {enc_p['dim']}), "
+                    f"not {encoder.name!r} (dim {encoder.dim}); rebuild it"
+                )
+            config = IndexConfig.from_dict(params["config"])
+            self = cls(config, encoder if enc_p is not None else None)
+            if self.tokenizer.signature != params["tokenizer"]:
+                raise IndexFormatError(
+                    f"index tokenizer {params['tokenizer']} differs from {self.tokenizer.signature}; rebuild it"
+                )
+        verify_digests(path, params.get("files"))
+        self._docs = read_documents(path / "documents.jsonl", params.get("n_documents"))
+        self.passages = read_passages(path / "passages.jsonl", params.get("n_passages"))
         self.bm25 = BM25Index.load(path / "bm25")
-        if enc_p is not None and encoder is not None:
-            self.dense = DenseIndex.load(path / "dense")
-        else:
-            self.dense = None
+        self.dense = DenseIndex.load(path / "dense") if enc_p is not None and encoder is not None else None
+        check_rows(
+            path,
+            self.passages,
+            self._docs,
+            self.bm25.alive,
+            params.get("n_live_passages"),
+            None if self.dense is None else self.dense.vectors.shape,
+            None if encoder is None else encoder.dim,
+        )
         self._row_doc = [p.doc_id for p in self.passages]
         for r, p in enumerate(self.passages):
             if self.bm25.alive[r]:
@@ -364,15 +385,18 @@ class PolicyIndex:
         self._lookup.add(self._docs.values())
         self.corpus_hash = params.get("corpus_hash")
         self._invalidate()
-        if len(self.passages) != len(self.bm25) or (self.dense is not None and len(self.dense) != len(self.bm25)):
-            raise IndexFormatError(f"index at {path} is inconsistent: {len(self.passages)} passages, "
-                                   f"{len(self.bm25)} BM25 rows, {len(self.dense or [])} vectors")
         return self
 
     @classmethod
-    def open_or_build(cls, corpus_path: str | Path, cache_root: str | Path, config: IndexConfig,
-                      encoder: Encoder | None = None, progress: Progress | None = None,
-                      prepare: Callable[[Iterable[Document]], Iterable[Document]] | None = None) -> PolicyIndex:
+    def open_or_build(
+        cls,
+        corpus_path: str | Path,
+        cache_root: str | Path,
+        config: IndexConfig,
+        encoder: Encoder | None = None,
+        progress: Progress | None = None,
+        prepare: Callable[[Iterable[Document]], Iterable[Document]] | None = None,
+    ) -> PolicyIndex:
         """Load the index for this corpus, config and encoder if one was saved, else build and save it.
 
         `prepare` transforms the loaded documents before indexing (e.g. linking revisions); its
@@ -380,11 +404,17 @@ class PolicyIndex:
         """
         corpus_path, cache_root = Path(corpus_path), Path(cache_root)
         chash = corpus_fingerprint(corpus_path)
-        key_src = json.dumps({"corpus": chash, "config": config.build_key(),
-                              "tokenizer": default_tokenizer(config.tokenizer_mode).signature,
-                              "encoder": encoder.name if encoder else None,
-                              "prepare": f"{prepare.__module__}.{prepare.__qualname__}" if prepare else None,
-                              "format": FORMAT_VERSION}, sort_keys=True)
+        key_src = json.dumps(
+            {
+                "corpus": chash,
+                "config": config.build_key(),
+                "tokenizer": default_tokenizer(config.tokenizer_mode).signature,
+                "encoder": encoder.name if encoder else None,
+                "prepare": f"{prepare.__module__}.{prepare.__qualname__}" if prepare else None,
+                "format": FORMAT_VERSION,
+            },
+            sort_keys=True,
+        )
         key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
         path = cache_root / f"index-{key}"
         if (path / "params.json").exists():
@@ -392,12 +422,16 @@ class PolicyIndex:
                 idx = cls.load(path, encoder)
                 # Search-time settings (fusion, weights) come from the caller, not the saved copy.
                 idx.config = config
+                # Documents added later (the ingest log) reuse the vectors their ingest already encoded.
+                idx.use_embedding_cache(cache_root / "embeddings")
                 return idx
-            except (IndexFormatError, OSError, ValueError, KeyError) as e:
+            except (IndexFormatError, OSError, EOFError, ValueError, KeyError, TypeError) as e:
+                # load() names the damaged file; anything else it lets through still means "rebuild".
                 logger.warning("cached index at %s unusable (%s); rebuilding", path, e)
         docs = load_corpus(corpus_path)
-        idx = cls.build(prepare(docs) if prepare else docs, config, encoder, progress=progress,
-                        cache_dir=cache_root / "embeddings")
+        idx = cls.build(
+            prepare(docs) if prepare else docs, config, encoder, progress=progress, cache_dir=cache_root / "embeddings"
+        )
         idx.corpus_hash = chash
         idx.save(path)
         return idx
@@ -412,15 +446,6 @@ def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
 
 def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-
-
-def _prune_versions(versions: Path, keep: set[str], n_keep: int = 2) -> None:
-    """Keep the newest few versions (a reader may still hold the previous one open)."""
-    entries = sorted((p for p in versions.iterdir() if not p.name.startswith(".tmp-")),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in entries[n_keep:]:
-        if p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
 
 
 def corpus_fingerprint(path: Path) -> str:

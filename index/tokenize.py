@@ -109,7 +109,7 @@ class Tokenizer:
         global _WORKER_TOKENIZER
         _WORKER_TOKENIZER = self
         step = max(1, len(texts) // (workers * 8))
-        parts = [texts[i:i + step] for i in range(0, len(texts), step)]
+        parts = [texts[i : i + step] for i in range(0, len(texts), step)]
         with mp.get_context("fork").Pool(workers) as pool:
             out: list[list[str]] = []
             for chunk in pool.imap(_tokenize_chunk, parts):

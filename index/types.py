@@ -54,8 +54,17 @@ class Filters:
 
     def is_empty(self) -> bool:
         return not any(
-            (self.status, self.issuer, self.date_from, self.date_to, self.region, self.collection, self.topic,
-             self.doc_type, self.doc_ids is not None)
+            (
+                self.status,
+                self.issuer,
+                self.date_from,
+                self.date_to,
+                self.region,
+                self.collection,
+                self.topic,
+                self.doc_type,
+                self.doc_ids is not None,
+            )
         )
 
     def accepts(self, doc: Document) -> bool:

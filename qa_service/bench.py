@@ -1,7 +1,15 @@
-"""Benchmark of /api/ask: latency p50/p95 in process, then requests/s with N concurrent clients on loopback.
+"""Benchmark of /api/ask: latency in process, then req/s and latency percentiles with N concurrent clients
+on loopback (real HTTP, uvicorn in a thread of this process).
 
-    python -m qa_service.bench --corpus ../shared/data/corpus/law_articles.jsonl --index-dir var/bench-index \
-        [--encoder none] [--clients 16] [--requests 400] [--port 8765]
+    python -m qa_service.bench --corpus corpus/demo --corpus ../shared/data/corpus/policies.jsonl \
+        --index-dir /tmp/bench-index --encoder onnx --clients 16,64 --requests 640 \
+        --remove-fraction 0.6 --compare-dense-paths
+
+Several `--corpus` paths are served as one corpus. `--remove-fraction` removes that share of the
+documents before serving, so the dense side searches under a partial mask (issue 8: with 1.5k-20k
+live rows the old search scored them with a numpy/BLAS mat-vec that thrashed under concurrency).
+`--compare-dense-paths` measures every client count twice in the same run: first with that old
+search put back (the reference), then with the faiss bitmap-selector search the service uses.
 
 Questions are the resident-qa-dev questions if found, else a built-in list. No generator.
 """
@@ -9,14 +17,20 @@ Questions are the resident-qa-dev questions if found, else a built-in list. No g
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from index.dense import EXACT_FALLBACK_ROWS, DenseIndex
 from qa_service.settings import REPO_ROOT, Settings
 
 _FALLBACK = [
@@ -43,54 +57,179 @@ def _pct(xs: Sequence[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def _one_corpus(paths: Sequence[Path], root: Path) -> Path:
+    """One path as is; several as a folder of symlinks to their files (stable, so the index is reused)."""
+    if len(paths) == 1:
+        return paths[0]
+    folder = root / "corpus"
+    for i, src in enumerate(paths):
+        files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file())
+        for f in files:
+            link = folder / str(i) / (f.name if f == src else f.relative_to(src))
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(f.resolve())
+    return folder
+
+
+def _remove_share(index, fraction: float) -> int:
+    """Remove about `fraction` of the documents (chosen by a hash of the id: the same ones every run)."""
+    if fraction <= 0:
+        return 0
+    ids = [i for i in index.documents if int(hashlib.sha1(i.encode()).hexdigest()[:8], 16) % 1000 < fraction * 1000]
+    index.remove(ids)
+    return len(ids)
+
+
+# The reference: DenseIndex.search and scores_for as they were before issue 8 was fixed.
+_FAISS_SEARCH, _FAISS_SCORES = DenseIndex.search, DenseIndex.scores_for
+
+
+def _numpy_matvec_search(self: DenseIndex, query: np.ndarray, k: int, mask: np.ndarray):
+    n_allowed = int(mask.sum())
+    if 0 < min(k, n_allowed) and n_allowed <= EXACT_FALLBACK_ROWS and n_allowed < len(self.vectors):
+        k = min(k, n_allowed)
+        rows = np.flatnonzero(mask)
+        sims = self.vectors[rows] @ np.ascontiguousarray(query, dtype=np.float32).ravel()
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        return rows[top], sims[top]
+    return _FAISS_SEARCH(self, query, k, mask)
+
+
+def _numpy_matvec_scores(self: DenseIndex, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return self.vectors[rows] @ np.asarray(query, dtype=np.float32).ravel()
+
+
+DENSE_PATHS = {
+    "numpy-matvec (before)": (_numpy_matvec_search, _numpy_matvec_scores),
+    "faiss-selector (after)": (_FAISS_SEARCH, _FAISS_SCORES),
+}
+
+
+@contextmanager
+def _dense_path(name: str) -> Iterator[None]:
+    DenseIndex.search, DenseIndex.scores_for = DENSE_PATHS[name]  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DenseIndex.search, DenseIndex.scores_for = _FAISS_SEARCH, _FAISS_SCORES  # type: ignore[method-assign]
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    ok: int = 0
+    errors: int = 0  # non-200 answers and failed requests, timeouts included
+    timeouts: int = 0
+    wall_s: float = 0.0
+    latency_ms: list[float] = field(default_factory=list)
+
+    def line(self) -> str:
+        lat = self.latency_ms or [float("nan")]
+        return (
+            f"{self.ok}/{self.requests} ok in {self.wall_s:.1f}s = {self.ok / self.wall_s:.1f} req/s; "
+            f"p50 {statistics.median(lat):.0f} ms, p95 {_pct(lat, 95):.0f} ms, p99 {_pct(lat, 99):.0f} ms; "
+            f"errors {self.errors} (timeouts {self.timeouts})"
+        )
+
+
+def _load(url: str, qs: Sequence[str], clients: int, requests: int, timeout: float) -> LoadResult:
+    import httpx
+
+    res = LoadResult(requests)
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        with httpx.Client(timeout=timeout) as hc:
+            for k in range(i, requests, clients):
+                t = time.perf_counter()
+                try:
+                    good = hc.post(url, json={"question": qs[k % len(qs)]}).status_code == 200
+                    timed_out = False
+                except httpx.TimeoutException:
+                    good, timed_out = False, True
+                except httpx.HTTPError:
+                    good, timed_out = False, False
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    res.latency_ms.append(ms)
+                    res.ok += good
+                    res.errors += not good
+                    res.timeouts += timed_out
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as ex:
+        list(ex.map(worker, range(clients)))
+    res.wall_s = time.perf_counter() - t0
+    return res
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa_service.bench")
-    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--corpus", type=Path, action="append", required=True, help="repeat to serve several as one")
     ap.add_argument("--index-dir", type=Path, default=REPO_ROOT / "var" / "bench-index")
     ap.add_argument("--encoder", default="none")
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--clients", default="16", help="concurrent clients; a comma list runs each in turn")
+    ap.add_argument("--requests", type=int, default=400, help="requests per client count (and per dense path)")
+    ap.add_argument("--timeout", type=float, default=30.0, help="client timeout per request, seconds")
+    ap.add_argument("--remove-fraction", type=float, default=0.0, help="share of documents removed before serving")
+    ap.add_argument("--compare-dense-paths", action="store_true", help="also measure the pre-fix dense search")
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args(argv)
+    client_counts = [int(c) for c in str(args.clients).split(",")]
+    if not 0.0 <= args.remove_fraction < 1.0:
+        ap.error(f"--remove-fraction must be in [0, 1), got {args.remove_fraction}")
 
-    import httpx
     import uvicorn
     from fastapi.testclient import TestClient
 
     from qa_service.app import build_state, create_app
+    from qa_service.loading import load_encoder, open_index
     from qa_service.store import Store
 
     data = Path(time.strftime("/tmp/qa-bench-%Y%m%d%H%M%S"))
     settings = Settings(
-        corpus_path=args.corpus,
+        corpus_path=_one_corpus(args.corpus, args.index_dir),
         index_dir=args.index_dir,
         data_dir=data,
         encoder=args.encoder,
         rate_limit_per_minute=10**7,
         rate_limit_burst=10**6,
         faq_path=data / "none.jsonl",
+        push_deliver_interval_seconds=0,
     )
     t0 = time.perf_counter()
-    state = build_state(settings, store=Store(":memory:"))
+    index = open_index(settings, load_encoder(settings))
+    removed = _remove_share(index, args.remove_fraction)
+    state = build_state(settings, index=index, store=Store(":memory:"))
     snap = state.snapshot()
     load_s = time.perf_counter() - t0
-    print(f"loaded {len(snap.index.documents)} documents, {len(snap.index)} passages in {load_s:.1f}s")
+    kind = "none" if index.dense is None else ("HNSW" if index.dense.is_approximate else "flat")
+    dense = kind if index.dense is None else f"{index.dense.dim}-d, {kind}"
+    print(
+        f"loaded {len(snap.index.documents)} documents ({removed} removed), {len(snap.index)} live of "
+        f"{len(snap.index.passages)} passages (dense: {dense}) in {load_s:.1f}s"
+    )
+    paths = list(DENSE_PATHS) if args.compare_dense_paths else ["faiss-selector (after)"]
     app = create_app(state=state)
     qs = _questions()
-    lat: list[float] = []
-    abstained = 0
     with TestClient(app) as c:
-        for q in qs[:10]:  # warm-up
-            c.post("/api/ask", json={"question": q})
-        for q in qs:
-            t = time.perf_counter()
-            r = c.post("/api/ask", json={"question": q})
-            lat.append((time.perf_counter() - t) * 1000)
-            abstained += bool(r.json().get("abstained"))
-    print(
-        f"in-process /api/ask over {len(lat)} questions: p50 {statistics.median(lat):.1f} ms, "
-        f"p95 {_pct(lat, 95):.1f} ms, max {max(lat):.1f} ms; abstained {abstained}"
-    )
+        for path in paths:
+            with _dense_path(path):
+                for q in qs[:10]:  # warm-up
+                    c.post("/api/ask", json={"question": q})
+                lat: list[float] = []
+                abstained = 0
+                for q in qs:
+                    t = time.perf_counter()
+                    r = c.post("/api/ask", json={"question": q})
+                    lat.append((time.perf_counter() - t) * 1000)
+                    abstained += bool(r.json().get("abstained"))
+            print(
+                f"in-process /api/ask over {len(lat)} questions, dense {path}: p50 {statistics.median(lat):.1f} ms, "
+                f"p95 {_pct(lat, 95):.1f} ms, max {max(lat):.1f} ms; abstained {abstained}"
+            )
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning"))
     th = threading.Thread(target=server.run, daemon=True)
@@ -98,29 +237,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     while not server.started:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{args.port}/api/ask"
-    client_lat: list[float] = []
-
-    def worker(i: int) -> int:
-        with httpx.Client(timeout=60) as hc:
-            n = 0
-            for k in range(i, args.requests, args.clients):
-                t = time.perf_counter()
-                r = hc.post(url, json={"question": qs[k % len(qs)]})
-                client_lat.append((time.perf_counter() - t) * 1000)
-                n += r.status_code == 200
-            return n
-
-    t = time.perf_counter()
-    with ThreadPoolExecutor(args.clients) as ex:
-        ok = sum(ex.map(worker, range(args.clients)))
-    wall = time.perf_counter() - t
-    server.should_exit = True
-    th.join(timeout=10)
-    print(
-        f"loopback, {args.clients} concurrent clients: {ok}/{args.requests} ok in {wall:.1f}s = "
-        f"{ok / wall:.1f} req/s; client-side p50 {statistics.median(client_lat):.0f} ms, "
-        f"p95 {_pct(client_lat, 95):.0f} ms"
-    )
+    try:
+        for clients in client_counts:
+            for path in paths:
+                with _dense_path(path):
+                    _load(url, qs, clients, min(2 * clients, args.requests), args.timeout)  # warm-up
+                    res = _load(url, qs, clients, args.requests, args.timeout)
+                print(f"loopback, {clients} concurrent clients, dense {path}: {res.line()}", flush=True)
+    finally:
+        server.should_exit = True
+        th.join(timeout=10)
     return 0
 
 

@@ -7,6 +7,7 @@ survive restarts without touching the corpus file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import Any
 from corpus.library import Library, link_documents
 from corpus.models import Document, Status
 from index.config import FusionMethod, IndexConfig, SearchMode
-from index.engine import PolicyIndex
+from index.engine import IndexFormatError, PolicyIndex
 from qa_service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -189,15 +190,74 @@ def repealed(doc: Document) -> Document:
 
 
 def open_index(settings: Settings, encoder: Any = None) -> PolicyIndex:
+    """The corpus index with the ingest log applied, from the last checkpoint when it is still current."""
     # Linked before indexing, so the saved index already carries statuses and links and a restart
     # only re-links what the ingest log changed.
     index = PolicyIndex.open_or_build(
         settings.corpus_path, settings.resolved_index_dir, index_config(settings), encoder, prepare=link_documents
     )
+    if not ingest_log_path(settings).is_file():
+        return index
+    live = load_checkpoint(settings, index)
+    if live is not None:
+        return live
     n = replay_ingest_log(settings, index)
     if n:
         logger.info("replayed %d ingest operations", n)
+        link_versions(index)
+        save_checkpoint(settings, index)
     return index
+
+
+# -- checkpoint: the index with the ingest log applied, so a start need not replay it ------------------
+def _checkpoint_paths(settings: Settings) -> tuple[Path, Path]:
+    root = settings.resolved_index_dir
+    return root / "live", root / "live.json"
+
+
+def _identity(index: PolicyIndex, settings: Settings) -> dict[str, Any]:
+    """What the checkpoint was built from: the base index (corpus, build config, encoder) and the log."""
+    log = ingest_log_path(settings)
+    return {
+        "corpus_hash": index.corpus_hash,
+        "build": index.config.build_key(),
+        "encoder": getattr(index.encoder, "name", None),
+        "log_sha1": hashlib.sha1(log.read_bytes()).hexdigest() if log.is_file() else None,
+    }
+
+
+def save_checkpoint(settings: Settings, index: PolicyIndex) -> None:
+    """Save `index` as the state of the current ingest log. Never fails the caller: the log stays the truth."""
+    path, meta = _checkpoint_paths(settings)
+    try:
+        ident = _identity(index, settings)
+        index.save(path)
+        tmp = meta.with_name(f".{meta.name}.tmp")
+        tmp.write_text(json.dumps(ident, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, meta)  # written after the index: a crash in between leaves a stale, ignored checkpoint
+    except (OSError, ValueError) as exc:
+        logger.warning("could not save the index checkpoint at %s (%s); the next start replays the log", path, exc)
+
+
+def load_checkpoint(settings: Settings, base: PolicyIndex) -> PolicyIndex | None:
+    """The checkpoint if it was made from this base index and exactly this log, else None."""
+    path, meta = _checkpoint_paths(settings)
+    try:
+        saved = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if saved != _identity(base, settings):
+        return None
+    try:
+        live = PolicyIndex.load(path, base.encoder)
+    except (IndexFormatError, OSError, ValueError, KeyError) as exc:
+        logger.warning("index checkpoint at %s unusable (%s); replaying the ingest log", path, exc)
+        return None
+    live.config = base.config  # search-time settings come from this start's settings
+    live.corpus_hash = base.corpus_hash
+    live.use_embedding_cache(settings.resolved_index_dir / "embeddings")
+    logger.info("index checkpoint at %s is current; ingest log not replayed", path)
+    return live
 
 
 def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[str], settings: Settings) -> PolicyIndex:
@@ -211,6 +271,7 @@ def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[s
     new = PolicyIndex.build(
         docs.values(), index.config, index.encoder, cache_dir=settings.resolved_index_dir / "embeddings"
     )
+    new.corpus_hash = index.corpus_hash  # still the same corpus, plus the ingested changes
     return new
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from corpus.models import Document, DocumentFieldError
 from qa_service.errors import ApiError, ErrorCode
-from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with
+from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with, save_checkpoint
 from qa_service.routes.deps import StateDep, require_admin
 from qa_service.routes.documents import _DOC_ID
 from qa_service.routes.push import plan_ingested
@@ -116,6 +116,7 @@ def _swap_rebuilt(state: AppState, upserts: list[Document], repeal_ids: list[str
             logger.error("ingest log write failed, batch not applied: %s", exc)
             raise ApiError(ErrorCode.STORAGE_UNAVAILABLE) from None
         state.swap(snap)
+        save_checkpoint(state.settings, new_index)  # the next start loads this instead of replaying the log
     linked = {}
     for d in upserts:
         chain = snap.library.revisions(d.id)

@@ -181,3 +181,36 @@ def test_the_log_is_compacted_to_one_operation_per_document(tmp_path):
         assert again.get_document(d) == first.get_document(d)
     assert "第29版" in again.get_document("lc-car").text
     assert again.get_document("demo-002").status.value == "expired"
+
+
+def test_a_start_after_ingest_loads_the_checkpoint_instead_of_replaying(live, monkeypatch):
+    settings, start = live
+    client = start()
+    assert _ingest(client, NEW).status_code == 200
+    assert client.delete("/api/admin/documents/demo-002", headers=ADMIN).status_code == 200
+
+    def no_replay(*_a, **_k):
+        raise AssertionError("the ingest log was replayed although the checkpoint is current")
+
+    monkeypatch.setattr(loading, "replay_ingest_log", no_replay)
+    client = start()
+    assert client.get("/api/documents/lc-car").status_code == 200
+    assert client.get("/api/documents/demo-002").json()["status"] == "expired"
+    hits = client.get("/api/search", params={"q": "报废旧车"}).json()["results"]
+    assert hits and hits[0]["doc_id"] == "lc-car"  # searchable, not only listed
+
+
+def test_a_stale_or_damaged_checkpoint_is_ignored_and_the_log_replayed(live):
+    settings, start = live
+    client = start()
+    assert _ingest(client, NEW).status_code == 200
+    # The log moved on without the checkpoint (a crash between the two writes).
+    append_ingest_log(settings, [{"op": "upsert", "doc": {**NEW, "id": "later"}}])
+    client = start()
+    assert client.get("/api/documents/later").status_code == 200
+    # The checkpoint's documents torn in half: detected, the log replayed instead.
+    docs = settings.resolved_index_dir / "live" / "documents.jsonl"
+    docs.write_bytes(docs.read_bytes()[: len(docs.read_bytes()) // 2])
+    client = start()
+    for doc_id in ("lc-car", "later", "demo-001", "demo-022"):
+        assert client.get(f"/api/documents/{doc_id}").status_code == 200, doc_id
