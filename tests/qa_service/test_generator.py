@@ -7,7 +7,6 @@ per-read timeout happy forever). Timing bounds are generous: < 3x the deadline, 
 
 from __future__ import annotations
 
-import http.server
 import json
 import socketserver
 import threading
@@ -22,6 +21,7 @@ from qa_service.app import build_state, create_app
 from qa_service.generator import Generator
 from qa_service.store import Store
 from tests.qa_service.conftest import make_settings
+from tests.qa_service.servers import GeneratorStub
 
 QUESTION = "创业担保贷款最高额度是多少？我的电话139.1234.5678"
 DEADLINE = 1.0
@@ -82,28 +82,10 @@ def trickle(request) -> Iterator[TrickleServer]:
     yield from _serve(server)  # type: ignore[misc]
 
 
-class Recorder(http.server.BaseHTTPRequestHandler):
-    bodies: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        Recorder.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        reply = json.dumps({"choices": [{"message": {"content": "可以申请创业担保贷款，额度见原文 [1]"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def recorder() -> Iterator[str]:
-    Recorder.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    for s in _serve(server):
-        yield f"http://127.0.0.1:{s.server_address[1]}/v1"
+def recorder() -> Iterator[GeneratorStub]:
+    with GeneratorStub("可以申请创业担保贷款，额度见原文 [1]").running() as stub:
+        yield stub
 
 
 @pytest.fixture
@@ -129,9 +111,9 @@ def test_constructor_validates(kwargs, match):
 
 # -- behaviour ----------------------------------------------------------------------------------
 def test_rephrases_with_a_masked_question(recorder, answer):
-    out = Generator(recorder, "m", timeout_s=5).rephrase(answer)
+    out = Generator(recorder.url, "m", timeout_s=5).rephrase(answer)
     assert out.source == "generated" and out.text.endswith("[1]")
-    [sent] = Recorder.bodies
+    [sent] = [json.loads(b) for b in recorder.bodies]
     prompt = sent["messages"][1]["content"]
     assert "139.1234.5678" not in prompt and "[手机号]" in prompt
     assert answer.sentences[0].text in prompt, "the sentences it may rephrase are sent as they are"

@@ -23,6 +23,7 @@ from qa_service.pages import content_security_policy
 from qa_service.ratelimit import RateLimiter
 from qa_service.settings import Settings
 from tests.qa_service.conftest import ADMIN_KEY, make_settings
+from tests.qa_service.servers import ReadyServer
 from tests.qa_service.test_hostile import CJK, ENGLISH, SPEC
 from tests.qa_service.test_subscribe_page import browser  # noqa: F401  (fixture: Debian's chromium)
 
@@ -240,22 +241,12 @@ def test_guard_needs_a_positive_body_timeout(seconds):
         Guard(lambda *_: None, max_bytes=1024, body_timeout_s=seconds)
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets=None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
 @pytest.fixture
 def server_port(tmp_path, policy_index) -> Iterator[int]:
     st = build_state(make_settings(tmp_path, request_body_timeout_s=0.5), index=policy_index)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(create_app(state=st), log_level="warning", lifespan="on"))
+    server = ReadyServer(uvicorn.Config(create_app(state=st), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -4,10 +4,8 @@ every route of its OpenAPI schema, then stdout, stderr, every file it wrote and 
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from qa_service.privacy import fold
+from tests.qa_service.servers import GeneratorStub
 from tests.qa_service.service_process import ADMIN_KEY, ServiceProcess
 from tests.qa_service.test_privacy import EMAILS, PERSONAL, _mode
 
@@ -38,33 +37,10 @@ def needles(value: str) -> set[bytes]:
     return out
 
 
-class Recorder(http.server.BaseHTTPRequestHandler):
-    """A stand-in generator endpoint that keeps every request body it receives."""
-
-    bodies: list[bytes] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        Recorder.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-        reply = json.dumps({"choices": [{"message": {"content": "无法改写"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def generator_url() -> Iterator[str]:
-    Recorder.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def generator() -> Iterator[GeneratorStub]:
+    with GeneratorStub("无法改写").running() as stub:
+        yield stub
 
 
 def _resolve(schema: dict, components: dict) -> dict:
@@ -215,10 +191,10 @@ def _allowed(name: str) -> set[str]:
     return set()
 
 
-def test_no_personal_data_reaches_logs_files_or_the_generator(tmp_path, generator_url):
+def test_no_personal_data_reaches_logs_files_or_the_generator(tmp_path, generator):
     data_dir = tmp_path / "data"
     svc = ServiceProcess(
-        data_dir, QA_GENERATOR_BASE_URL=generator_url, QA_GENERATOR_MODEL="test-model", QA_GENERATOR_TIMEOUT_S="5"
+        data_dir, QA_GENERATOR_BASE_URL=generator.url, QA_GENERATOR_MODEL="test-model", QA_GENERATOR_TIMEOUT_S="5"
     )
     assert svc.wait_ready(), svc.stderr[-3000:]
     try:
@@ -230,13 +206,13 @@ def test_no_personal_data_reaches_logs_files_or_the_generator(tmp_path, generato
         svc.stop()
     stopped = _files(data_dir)
     assert {p for _, p, _ in seen} >= {"/api/ask", "/api/ask/stream", "/api/search", "/api/feedback", "/api/profiles"}
-    assert Recorder.bodies, "the generator was called, so outbound calls were checked"
+    assert generator.bodies, "the generator was called, so outbound calls were checked"
 
     places = {
         "stdout": bytes(svc.out["stdout"]),
         "stderr": bytes(svc.out["stderr"]),
         "feedback export": journeys["export"].encode(),
-        **{f"generator request {i}": b for i, b in enumerate(Recorder.bodies)},
+        **{f"generator request {i}": b for i, b in enumerate(generator.bodies)},
         **{f"{name} (running)": b for name, b in running.items()},
         **{name: b for name, b in stopped.items()},
     }

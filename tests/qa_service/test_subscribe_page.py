@@ -25,6 +25,7 @@ from corpus.models import Document
 from corpus.targeting import Audience, Jurisdiction, JurisdictionLevel, Targeting
 from qa_service.app import build_state, create_app
 from tests.qa_service.conftest import ADMIN_KEY, make_settings
+from tests.qa_service.servers import ReadyServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ADMIN = {"X-API-Key": ADMIN_KEY}
@@ -49,18 +50,6 @@ def fake_labeller(doc: Document) -> Targeting:
 
 
 # -- the server and the browser ----------------------------------------------------------------
-class _Server(uvicorn.Server):
-    """Sets `ready` once the app has started and the socket is being served."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets=None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
 @pytest.fixture
 def push_state(tmp_path, policy_index):
     st = build_state(make_settings(tmp_path), index=policy_index)
@@ -75,7 +64,7 @@ def base_url(push_state) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # the kernel picks a free port; uvicorn serves this very socket
     port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(create_app(state=push_state), log_level="warning", lifespan="on"))
+    server = ReadyServer(uvicorn.Config(create_app(state=push_state), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
