@@ -22,8 +22,8 @@ from tests.qa_service.service_process import ServiceProcess
 def services():
     started: list[ServiceProcess] = []
 
-    def start(data_dir: Path) -> ServiceProcess:
-        svc = ServiceProcess(data_dir)
+    def start(data_dir: Path, **env: str) -> ServiceProcess:
+        svc = ServiceProcess(data_dir, **env)
         started.append(svc)
         return svc
 
@@ -122,3 +122,63 @@ def test_a_corrupt_database_file_is_refused_with_its_name(tmp_path, services, na
     log = svc.stderr
     assert str(db) in log, log[-2000:]
     assert "Traceback" not in log, log[-2000:]  # one clear line for the operator, not a stack dump
+
+
+PROFILE = {
+    "kind": "resident",
+    "province": "山东省",
+    "city": "济南市",
+    "district": "历城区",
+    "groups": ["高校毕业生"],
+    "topics": ["就业创业"],
+}
+
+
+def _graduate_policy(n: int) -> dict:
+    return {
+        "id": f"grad-{n}",
+        "title": f"历城区高校毕业生就业补贴实施办法（第{n}号）",
+        "issuer": "济南市历城区人力资源和社会保障局",
+        "text": (
+            f"第一条 为促进高校毕业生在历城区就业创业，制定本办法（第{n}号）。\n"
+            "第二条 在历城区企业就业的高校毕业生，每人每月发放就业补贴800元，最长12个月。\n"
+            "第三条 本办法自印发之日起施行。"
+        ),
+    }
+
+
+def test_sigkill_during_delivery_then_restart_delivers_every_message_exactly_once(tmp_path, services):
+    # A short lease: rows a killed delivery had claimed are taken again by the next run.
+    env = {"QA_PUSH_LEASE_SECONDS": "0.5", "QA_PUSH_RETRY_SECONDS": "0"}
+    svc = services(tmp_path, **env)
+    assert svc.wait_ready(), svc.stderr[-3000:]
+    tokens = []
+    for _ in range(120):
+        r = svc.http.post("/api/profiles", json=PROFILE)
+        assert r.status_code == 201, r.text
+        tokens.append(r.json()["token"])
+    docs = [_graduate_policy(n) for n in range(6)]
+    assert svc.http.post("/api/admin/documents", json={"documents": docs}, headers=svc.admin).status_code == 200
+    planned = svc.http.get("/api/admin/push/status", headers=svc.admin).json()["outbox"]["pending"]
+    # Same-titled texts are linked as versions of one policy: only the versions in force are pushed.
+    assert planned % len(tokens) == 0 and planned >= 2 * len(tokens), planned
+
+    rng = random.Random(11)
+    for _ in range(3):  # killed at a random point of a delivery run, three times over
+        deliver = functools.partial(svc.http.post, "/api/admin/push/deliver", json={"limit": 5000}, headers=svc.admin)
+        threading.Thread(target=_swallow, args=(deliver,), daemon=True).start()
+        time.sleep(rng.uniform(0.0, 0.3))
+        svc.kill()
+        svc = services(tmp_path, **env)
+        assert svc.wait_ready(), svc.stderr[-3000:]
+    for _ in range(50):  # until the leases of the killed runs have run out and every row is sent
+        svc.http.post("/api/admin/push/deliver", json={"limit": 5000}, headers=svc.admin)
+        if svc.http.get("/api/admin/push/status", headers=svc.admin).json()["outbox"].get("pending", 0) == 0:
+            break
+        time.sleep(0.2)
+    received = []
+    for token in tokens:
+        items = svc.http.get("/api/profiles/me/inbox", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        received.append(sorted(i["doc_id"] for i in items))
+    assert sum(map(len, received)) == planned  # nothing lost
+    assert all(got == received[0] and len(set(got)) == len(got) for got in received), received[:3]  # none twice
