@@ -1,4 +1,5 @@
-"""The FastAPI application: `uvicorn qa_service.app:app` or `python -m qa_service`.
+"""The FastAPI application: `python -m qa_service` (or `uvicorn qa_service.app:app --no-access-log`:
+uvicorn's own access log writes query strings, which may hold residents' contact details).
 
 The lifespan loads the index once and puts an `AppState` on `app.state.qa`; routes
 get it through the `get_state` dependency (tests override it).
