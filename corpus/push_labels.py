@@ -19,7 +19,8 @@ the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/
   quote from the text; universal schemes (医保) get none. Sentences run across hard-wrapped
   lines (PDF text), so a group and its eligibility rule on the next line stay together;
 - topics: weighted keywords, the title weighing most, 1-3 topics, plus the topic a labelled
-  group implies (农民 -> 农业农村);
+  group implies (农民 -> 农业农村); an optional learned `topic_predictor`
+  (`corpus.push_topics`) replaces the keywords when the caller has an encoder;
 - expired: metadata, 已废止/已失效, or a stated validity period that ended before `today`.
 
 Lexicons are module-level data so they can be read, reviewed and extended in one place.
@@ -32,12 +33,22 @@ import datetime as _dt
 import functools
 import re
 from collections import Counter
+from collections.abc import Iterable
+from typing import Protocol
 
 from corpus.metadata import JINAN_DISTRICTS, MUNICIPALITIES, PROVINCES, SHORT_PROVINCES, extract_region, parse_date
 from corpus.models import Document, Status
 from corpus.targeting import GROUPS, TOPICS, Audience, Jurisdiction, JurisdictionLevel, Targeting
 
-__all__ = ["label_document", "GROUP_CUES", "GROUP_TOPICS", "TOPIC_CUES", "EVIDENCE_MIN", "EVIDENCE_MAX"]
+__all__ = [
+    "label_document",
+    "TopicPredictor",
+    "GROUP_CUES",
+    "GROUP_TOPICS",
+    "TOPIC_CUES",
+    "EVIDENCE_MIN",
+    "EVIDENCE_MAX",
+]
 
 EVIDENCE_MIN = 10
 EVIDENCE_MAX = 80
@@ -261,8 +272,18 @@ _CN_NUMBER = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六":
 # ---------------------------------------------------------------- public API
 
 
-def label_document(doc: Document, today: str | None = None) -> Targeting:
-    """Push labels of `doc`. `today` (ISO date) decides whether a stated validity period has ended."""
+class TopicPredictor(Protocol):
+    """Topics of a document from a learned model (`corpus.push_topics.TopicClassifier`)."""
+
+    def predict(self, doc: Document) -> tuple[str, ...]: ...
+
+
+def label_document(doc: Document, today: str | None = None, topic_predictor: TopicPredictor | None = None) -> Targeting:
+    """Push labels of `doc`. `today` (ISO date) decides whether a stated validity period has ended.
+
+    `topic_predictor`, when given, replaces the keyword topic rules (the topic a labelled group
+    implies is still added); without it, the rules decide, so no encoder is ever needed.
+    """
     today = _check_today(today)
     title = doc.title or ""
     text = doc.text or ""
@@ -290,7 +311,9 @@ def label_document(doc: Document, today: str | None = None) -> Targeting:
         jurisdiction=jurisdiction,
         groups=groups,
         evidence=evidence,
-        topics=_topics(title, text, groups),
+        topics=_topics(title, text, groups)
+        if topic_predictor is None
+        else _with_group_topics(topic_predictor.predict(doc), groups),
         expired=expired,
         expired_reason=reason,
     )
@@ -718,19 +741,36 @@ def _quote(text: str, hit: re.Match[str]) -> str | None:
 # ---------------------------------------------------------------- topics
 
 
-def _topics(title: str, text: str, groups: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """1-3 topics by cue scores, plus the topic a labelled group implies (农民 -> 农业农村)."""
+def topic_scores(title: str, text: str) -> Counter[str]:
+    """Cue score of every topic: title hits x TITLE_WEIGHT + text hits (at most TOPIC_TEXT_CAP)."""
     scores: Counter[str] = Counter()
     for topic in TOPICS:
         pattern = re.compile(TOPIC_CUES[topic])
         t_hits = len(pattern.findall(title))
         x_hits = min(len(pattern.findall(text)), TOPIC_TEXT_CAP)
         scores[topic] = TITLE_WEIGHT * t_hits + x_hits
+    return scores
+
+
+def rule_topics(title: str, text: str) -> tuple[str, ...]:
+    """The keyword rules' 1-3 topics, before any group-implied topic is added."""
+    return _topics(title, text)
+
+
+def _topics(title: str, text: str, groups: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """1-3 topics by cue scores, plus the topic a labelled group implies (农民 -> 农业农村)."""
+    scores = topic_scores(title, text)
     ranked = [(t, s) for t, s in scores.most_common() if s > 0]
     if not ranked:
         return ("公共服务",)
     top = ranked[0][1]
     chosen = [t for t, s in ranked[:3] if s >= max(3, TOPIC_SHARE * top)] or [ranked[0][0]]
+    return _with_group_topics(chosen, groups)
+
+
+def _with_group_topics(topics: Iterable[str], groups: tuple[str, ...]) -> tuple[str, ...]:
+    """`topics` plus, while there is room for 3, the topic each labelled group implies (农民 -> 农业农村)."""
+    chosen = list(topics)
     for group in groups:
         implied = GROUP_TOPICS.get(group)
         if implied and implied not in chosen and len(chosen) < 3:

@@ -1,8 +1,9 @@
-"""Command line: `python -m eval run|compare|answers ...`.
+"""Command line: `python -m eval run|compare|answers|push ...`.
 
     python -m eval run --dataset ncp-dev --retriever bm25 --out var/eval/ncp-bm25
     python -m eval compare --dataset resident-qa-dev --retrievers bm25,dense,hybrid --out var/eval/rq
     python -m eval answers ...            (see eval/answers.py)
+    python -m eval push --labels DIR --out var/eval/push [--cv 5]   (see eval/push_cv.py)
 
 Exit codes: 0 ok, 2 bad arguments or input files (one-line reason on stderr).
 """
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="local model folder (make model)")
         s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sub.add_parser("answers", add_help=False, help="answer evaluation (eval.answers); run `python -m eval answers -h`")
+    sub.add_parser("push", add_help=False, help="push labels and matches (eval.push_cv); run `python -m eval push -h`")
     return p
 
 
@@ -191,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eval import answers
 
         return answers.main(argv[1:])
+    if argv[:1] == ["push"]:
+        from eval import push_cv
+
+        return push_cv.main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.quiet:

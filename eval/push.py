@@ -20,6 +20,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +86,23 @@ def evidence_problems(targeting: Targeting, text: str) -> list[str]:
     return problems
 
 
-def evaluate(
+@dataclass(frozen=True)
+class PushSet:
+    """A labelled push set: gold labels and texts of its documents, the profiles, the gold pairs."""
+
+    gold: dict[str, Targeting]
+    docs: dict[str, Document]
+    profiles: list[Profile]
+    gold_pairs: set[tuple[str, str]]
+
+
+def load_push_set(
     labels_path: Path = DEFAULT_LABELS,
     corpus_path: Path | None = None,
     profiles_path: Path | None = None,
     matches_path: Path | None = None,
-    today: str = DEFAULT_TODAY,
-    worst: int = 10,
-) -> dict[str, Any]:
-    """Label the gold documents and score every field and the resulting matches (see module doc)."""
+) -> PushSet:
+    """Read doc_labels.jsonl, the texts from policies.jsonl, profiles.jsonl and matches.tsv (beside the labels)."""
     labels_path = Path(labels_path)
     base = labels_path.parent
     corpus_path = Path(corpus_path) if corpus_path else base.parents[1] / "corpus" / "policies.jsonl"
@@ -110,8 +119,28 @@ def evaluate(
         raise ValueError(f"{len(missing)} labelled documents are not in {corpus_path}: {missing[:5]}")
     profiles = [Profile.from_dict(r) for r in _read_jsonl(profiles_path)]
     gold_pairs = {pair for pair in _read_matches(matches_path) if pair[1] in gold}
+    return PushSet(gold, docs, profiles, gold_pairs)
 
-    pred = {doc_id: label_document(docs[doc_id], today=today) for doc_id in gold}
+
+def evaluate(
+    labels_path: Path = DEFAULT_LABELS,
+    corpus_path: Path | None = None,
+    profiles_path: Path | None = None,
+    matches_path: Path | None = None,
+    today: str = DEFAULT_TODAY,
+    worst: int = 10,
+) -> dict[str, Any]:
+    """Label the gold documents and score every field and the resulting matches (see module doc)."""
+    data = load_push_set(labels_path, corpus_path, profiles_path, matches_path)
+    pred = {doc_id: label_document(data.docs[doc_id], today=today) for doc_id in data.gold}
+    return score(data, pred, today=today, worst=worst)
+
+
+def score(data: PushSet, pred: dict[str, Targeting], today: str = DEFAULT_TODAY, worst: int = 10) -> dict[str, Any]:
+    """Score predicted labels (one per gold document) field by field and through the matching rule."""
+    gold, docs, profiles, gold_pairs = data.gold, data.docs, data.profiles, data.gold_pairs
+    if set(pred) != set(gold):
+        raise ValueError(f"predictions must cover exactly the {len(gold)} gold documents, got {len(pred)}")
     ids = list(gold)
     n = len(ids)
 
