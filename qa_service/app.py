@@ -15,16 +15,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from fastapi_offline import FastAPIOffline
 
 from corpus.library import Library
 from qa_service.errors import install_error_handlers
 from qa_service.faq import load_faq_file
 from qa_service.guard import Guard
 from qa_service.loading import link_versions, load_encoder, open_index
+from qa_service.metrics import MetricsMiddleware
 from qa_service.pages import Page
 from qa_service.push_jobs import PeriodicDeliverer, deliver
 from qa_service.ratelimit import RateLimiter
-from qa_service.routes import admin, ask, documents, feedback, push, search
+from qa_service.routes import admin, ask, documents, feedback, ops, push, search
 from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
 from qa_service.state import AppState
@@ -86,7 +88,8 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             app.state.qa.store.close()
             app.state.qa.push_store.close()
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the fastapi-offline wheel: no CDN, works offline.
+    app = FastAPIOffline(
         title="历城区政策问答服务",
         description="带出处的政策问答、精确检索、政策文件库（版本与解读）。答不了时明确告知并引导拨打 12345。",
         version="0.1.0",
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         documents.router,
         feedback.router,
         admin.router,
+        ops.router,
         push.router,
         push.admin_router,
     ):
@@ -132,6 +136,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             "dense": getattr(snap.index, "encoder", None) is not None,
         }
 
+    app.add_middleware(MetricsMiddleware, state=lambda: getattr(app.state, "qa", None))  # type: ignore[arg-type]
     app.add_middleware(  # type: ignore[arg-type]
         Guard,
         max_bytes=settings.max_body_bytes,

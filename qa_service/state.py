@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from corpus.models import Document
 from index.answer import AnswerConfig, Answerer
 from qa_service.conversation import ConversationStore
 from qa_service.faq import FaqItem, FaqMatcher
+from qa_service.metrics import Metrics
 from qa_service.push_jobs import Channel, InboxChannel, LabelCache, Labeller
 from qa_service.push_store import PushStore
 from qa_service.ratelimit import RateLimiter
@@ -173,6 +175,9 @@ class AppState:
         self.limiter = limiter or RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.library_factory = library_factory
         self._snapshot = snapshot
+        self.snapshot_time = time.time()  # when the served index was swapped in (metrics: index age)
+        self.metrics = Metrics()
+        self.metrics.watch(lambda: self)
         self._lock = threading.Lock()
         self.write_lock = threading.Lock()  # one re-index / ingest at a time
         # Precise push: profiles and outbox; the channel defaults to the in-app inbox, the labeller
@@ -188,6 +193,7 @@ class AppState:
     def swap(self, snapshot: Snapshot) -> None:
         with self._lock:
             self._snapshot = snapshot
+            self.snapshot_time = time.time()
 
     def faq_items(self) -> list[FaqItem]:
         return [FaqItem(e.id, e.question, e.answer, e.doc_id) for e in self.store.faq_entries()]

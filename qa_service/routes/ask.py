@@ -106,6 +106,7 @@ def run_ask(state: AppState, req: AskRequest) -> AskResponse:
             cited,
         )
     )
+    state.metrics.count_answer(answer.source, answer.abstained)
     try:
         state.conversations.append(conversation_id, Turn(question, query))
     except KeyError:  # evicted while this answer was built: the next question starts afresh

@@ -1,0 +1,102 @@
+"""Prometheus metrics (`GET /metrics`, admin key): requests and latency per route, answers by source,
+index size and age, push outbox by status.
+
+Each app has its own registry, so several apps in one process (tests) never share counters. Route
+labels are the route templates (`/api/documents/{doc_id}`), never raw paths: an id in a label would
+grow the series without bound and could carry what a resident typed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Retrieval answers in tens of milliseconds; an ingest may take seconds.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "qa_http_requests", "HTTP requests by route and status", ["method", "route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "qa_http_request_duration_seconds", "HTTP request latency by route", ["method", "route"],
+            buckets=_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.answers = Counter(
+            "qa_answers", "Answers given, by source (extractive, faq, generated) and abstention",
+            ["source", "abstained"], registry=self.registry,
+        )  # fmt: skip
+
+    def watch(self, state: Callable[[], Any]) -> None:
+        """Report the index and the push outbox of `state()` at every scrape."""
+        self.registry.register(_StateCollector(state))
+
+    def count_answer(self, source: str, abstained: bool) -> None:
+        self.answers.labels(source=source, abstained=str(bool(abstained)).lower()).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    def __init__(self, state: Callable[[], Any]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._state()
+        if state is None:
+            return
+        snap = state.snapshot()
+        docs = GaugeMetricFamily("qa_index_documents", "Documents in the served index")
+        docs.add_metric([], len(snap.index.documents))
+        passages = GaugeMetricFamily("qa_index_passages", "Live passages in the served index")
+        passages.add_metric([], len(snap.index))
+        age = GaugeMetricFamily("qa_index_age_seconds", "Seconds since the served index snapshot was swapped in")
+        age.add_metric([], max(0.0, time.time() - state.snapshot_time))
+        yield from (docs, passages, age)
+        outbox = GaugeMetricFamily("qa_push_outbox_messages", "Push messages by delivery status", labels=["status"])
+        for status, n in state.push_store.status_counts().items():
+            outbox.add_metric([status], n)
+        yield outbox
+
+
+class MetricsMiddleware:
+    """Times every HTTP request and counts it under its route template, in the metrics of `state()`."""
+
+    def __init__(self, app: ASGIApp, state: Callable[[], Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception before the response starts becomes the Guard's 500
+
+        async def recording_send(msg: Message) -> None:
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = int(msg["status"])
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            state = self.state()
+            if state is not None:  # before the lifespan has built the state there is nothing to count into
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                method = str(scope.get("method", ""))
+                state.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
+                state.metrics.latency.labels(method=method, route=route).observe(time.perf_counter() - started)
