@@ -1,4 +1,4 @@
-"""Quality of the push labeller (`corpus.push_labels.label_document`) against push-dev gold labels.
+"""Quality of the push labeller (`corpus.push.labels.label_document`) against push-dev gold labels.
 
     python -m eval.push [--labels path/to/doc_labels.jsonl] [--today 2026-11-29] [--json out.json]
 
@@ -6,7 +6,7 @@ Labels every document listed in doc_labels.jsonl (text from policies.jsonl) and 
 - per field: audience exact match and a gold x predicted confusion table; jurisdiction exact
   and level accuracy; groups and topics micro P/R/F1; expired accuracy and P/R;
 - evidence validity: every quote a verbatim substring of the text, 10-80 characters;
-- matching: predicted labels x profiles.jsonl through `corpus.profiles.match`, micro P/R/F1
+- matching: predicted labels x profiles.jsonl through `corpus.push.matching.match`, micro P/R/F1
   over (profile, document) pairs against matches.tsv, with the gold labels as the upper bound;
 - the documents with the most wrong pairs.
 
@@ -26,9 +26,11 @@ from typing import Any
 
 from corpus.loaders import load_jsonl
 from corpus.models import Document
-from corpus.profiles import Profile, match
-from corpus.push_labels import EVIDENCE_MAX, EVIDENCE_MIN, label_document
-from corpus.targeting import Targeting
+from corpus.push.groups import EVIDENCE_MAX, EVIDENCE_MIN
+from corpus.push.labels import label_document
+from corpus.push.matching import match
+from corpus.push.profiles import Profile
+from corpus.push.targeting import Targeting
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEFAULT_LABELS = DEFAULT_SHARED / "data" / "eval" / "push-dev" / "doc_labels.jsonl"

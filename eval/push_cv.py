@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 
 from corpus.models import Document
-from corpus.profiles import match
-from corpus.push_labels import label_document
-from corpus.push_topics import (
+from corpus.push.labels import label_document
+from corpus.push.matching import match
+from corpus.push.targeting import Targeting
+from corpus.push.taxonomy import TOPICS
+from corpus.push.topics import (
     HEADS,
     MAX_PASSAGES,
     TopicClassifier,
@@ -44,7 +46,6 @@ from corpus.push_topics import (
     rule_features,
     train_topic_model,
 )
-from corpus.targeting import TOPICS, Targeting
 from eval.push import DEFAULT_TODAY, PushSet, load_push_set, score
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class _FixedTopics:
 
 
 def cached_features(docs: list[Document], encoder: Any, cache_dir: Path | None, max_passages: int) -> np.ndarray:
-    """`corpus.push_topics.document_features` of `docs`; the embeddings are cached in cache_dir, keyed by
+    """`corpus.push.topics.document_features` of `docs`; the embeddings are cached in cache_dir, keyed by
     encoder, passage cap and texts (the rule features are cheap and always recomputed)."""
     h = hashlib.sha256(f"{encoder.name}|{max_passages}|".encode())
     for d in docs:

@@ -24,9 +24,9 @@ from qa_service.guard import Guard
 from qa_service.loading import link_versions, load_encoder, open_index
 from qa_service.metrics import MetricsMiddleware
 from qa_service.pages import Page
-from qa_service.push_jobs import PeriodicDeliverer, deliver
+from qa_service.push.delivery import PeriodicDeliverer, deliver
 from qa_service.ratelimit import RateLimiter
-from qa_service.routes import admin, ask, documents, feedback, ops, push, search
+from qa_service.routes import admin, ask, documents, feedback, ops, push, push_admin, search
 from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
 from qa_service.state import AppState
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         admin.router,
         ops.router,
         push.router,
-        push.admin_router,
+        push_admin.router,
     ):
         app.include_router(r)
 

@@ -14,6 +14,8 @@ from qa_service.errors import ApiError, ErrorCode
 
 _STRICT = ConfigDict(extra="forbid")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Ids are corpus keys or, for documents loaded from a folder, relative paths (可含中文和 /).
+DOC_ID = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]{1,300}$")
 
 
 def check_text(

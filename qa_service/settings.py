@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     request_body_timeout_s: float = Field(15.0, gt=0)  # whole body, first byte to last; else 408
     frame_ancestors: str = "'self'"  # CSP sources that may frame the chat widget, e.g. "'self' https://portal"
 
-    # Precise push (qa_service.push_jobs): retries with exponential back-off, then `failed`; a row whose
+    # Precise push (qa_service.push.delivery): retries with exponential back-off, then `failed`; a row whose
     # deliverer died is re-sent (same idempotency key) once its lease runs out.
     push_plan_on_ingest: bool = True
     push_backfill: bool = True  # a new or changed subscriber also gets the policies in force that match

@@ -19,8 +19,9 @@ from index.answer import AnswerConfig, Answerer
 from qa_service.conversation import ConversationStore
 from qa_service.faq import FaqItem, FaqMatcher
 from qa_service.metrics import Metrics
-from qa_service.push_jobs import Channel, InboxChannel, LabelCache, Labeller
-from qa_service.push_store import PushStore
+from qa_service.push.delivery import Channel, InboxChannel
+from qa_service.push.planner import LabelCache, Labeller
+from qa_service.push.store import PushStore
 from qa_service.ratelimit import RateLimiter
 from qa_service.settings import Settings
 from qa_service.store import Store
@@ -181,7 +182,7 @@ class AppState:
         self._lock = threading.Lock()
         self.write_lock = threading.Lock()  # one re-index / ingest at a time
         # Precise push: profiles and outbox; the channel defaults to the in-app inbox, the labeller
-        # (None) to corpus.push_labels.label_document, imported when a plan first needs it.
+        # (None) to corpus.push.labels.label_document, imported when a plan first needs it.
         self.push_store = push_store or PushStore(settings.resolved_push_sqlite_path)
         self.push_channel: Channel = push_channel or InboxChannel(self.push_store)
         self.push_labeller = push_labeller

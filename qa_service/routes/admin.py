@@ -14,10 +14,9 @@ from fastapi.responses import StreamingResponse
 from corpus.models import Document, DocumentFieldError
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with, save_checkpoint
+from qa_service.push.service import plan_ingested
 from qa_service.routes.deps import StateDep, require_admin
-from qa_service.routes.documents import _DOC_ID
-from qa_service.routes.push import plan_ingested
-from qa_service.schemas import FaqIn, FaqOut, IngestRequest, IngestResponse, ReindexResponse, check_text
+from qa_service.schemas import DOC_ID, FaqIn, FaqOut, IngestRequest, IngestResponse, ReindexResponse, check_text
 from qa_service.state import AppState
 
 logger = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def _faq_fields(body: FaqIn, state: AppState) -> tuple[str, str, str | None]:
     )
     doc_id = body.doc_id.strip() if body.doc_id else None
     if doc_id is not None:
-        if not _DOC_ID.match(doc_id):
+        if not DOC_ID.match(doc_id):
             raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确。")
         if state.snapshot().index.get_document(doc_id) is None:
             raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND, "答案出处的文件不存在，请确认文件编号。")
@@ -154,7 +153,7 @@ def _checked_document(n: int, raw: object) -> Document:
         problem = next((zh for en, zh in _FIELD_PROBLEMS.items() if en in exc.problem), "取值不正确")
         field = exc.field if len(exc.field) <= 40 else exc.field[:40] + "…"
         raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件的字段“{field}”{problem}。") from None
-    if not _DOC_ID.match(doc.id) or not doc.text.strip():
+    if not DOC_ID.match(doc.id) or not doc.text.strip():
         raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件缺少有效的 id 或正文。")
     for value, limit, what in ((doc.title or "无标题", 500, "标题"), (doc.text, 2_000_000, "正文")):
         try:
@@ -190,7 +189,7 @@ def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
 
 @router.delete("/documents/{doc_id}", response_model=IngestResponse, summary="废止文件（仍可查看，标记为已失效）")
 def repeal(doc_id: str, state: StateDep) -> IngestResponse:
-    if not _DOC_ID.match(doc_id):
+    if not DOC_ID.match(doc_id):
         raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确。")
     if state.snapshot().index.get_document(doc_id) is None:
         raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND)

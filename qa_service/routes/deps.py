@@ -1,9 +1,10 @@
-"""Dependencies shared by routes: the app state, rate limiting, the admin key, filters."""
+"""Dependencies shared by routes: the app state, rate limiting, the admin key and the subscriber token, filters."""
 
 from __future__ import annotations
 
 import hmac
 import math
+import re
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,12 +12,15 @@ from fastapi import Depends, Request
 from corpus.models import Status
 from index.types import Filters
 from qa_service.errors import ApiError, ErrorCode
+from qa_service.push.records import Subscriber
 from qa_service.ratelimit import RateLimiter
 from qa_service.schemas import FilterIn, check_text
 from qa_service.settings import Settings
 from qa_service.state import AppState
 
 MAX_FILTER_CHARS = 100
+MAX_TOKEN_CHARS = 200
+_TOKEN = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_TOKEN_CHARS}}}$")
 
 
 def get_state(request: Request) -> AppState:
@@ -71,6 +75,34 @@ def require_admin(request: Request, state: StateDep) -> None:
         raise ApiError(ErrorCode.ADMIN_DISABLED)
     if not is_admin(request, state.settings):
         raise ApiError(ErrorCode.UNAUTHORIZED)
+
+
+def is_admin_caller(request: Request, state: StateDep) -> bool:
+    """`is_admin` for routes open to subscribers too; a request with an admin key is slowed like on admin routes."""
+    if request.headers.get("x-api-key"):
+        admin_rate_limit(request)
+    return is_admin(request, state.settings)
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization") or ""
+    if not auth.lower().startswith("bearer "):
+        return None
+    return auth[7:].strip() or None
+
+
+def current_subscriber(request: Request, state: StateDep) -> Subscriber:
+    """The subscriber whose token is `Authorization: Bearer <token>`; 401 without one or with a wrong one."""
+    token = _bearer(request)
+    if token is None:
+        raise ApiError(ErrorCode.TOKEN_MISSING)
+    sub = state.push_store.profile_by_token(token) if _TOKEN.match(token) else None
+    if sub is None:
+        raise ApiError(ErrorCode.TOKEN_INVALID)
+    return sub
+
+
+SubscriberDep = Annotated[Subscriber, Depends(current_subscriber)]
 
 
 def _opt(value: str | None, what: str) -> str | None:

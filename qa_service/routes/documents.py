@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends
 
 from corpus.chunking import heading_of
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.routes.deps import StateDep, rate_limit
-from qa_service.schemas import DocSummary, DocumentOut, HeadingOut, SectionOut, VersionOut
+from qa_service.schemas import DOC_ID, DocSummary, DocumentOut, HeadingOut, SectionOut, VersionOut
 
 router = APIRouter(prefix="/api", tags=["文件"])
-# Ids are corpus keys or, for documents loaded from a folder, relative paths (可含中文和 /).
-_DOC_ID = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]{1,300}$")
 
 
 def outline(text: str) -> list[HeadingOut]:
@@ -33,7 +29,7 @@ def outline(text: str) -> list[HeadingOut]:
     summary="文件全文、结构、元数据、历次版本与政策解读",
 )
 def get_document(doc_id: str, state: StateDep) -> DocumentOut:
-    if not _DOC_ID.match(doc_id):
+    if not DOC_ID.match(doc_id):
         raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确（1-300 个字符，不能含控制字符）。")
     snap = state.snapshot()
     index, lib = snap.index, snap.library

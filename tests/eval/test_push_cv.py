@@ -27,7 +27,7 @@ DOCS = [
     },
     {"_id": "c", "title": "济南市人民政府关于规范性文件备案的复函", "text": "经研究，同意备案。"},
 ]
-# Gold labels. The rules predict (checked by hand against corpus.push_labels):
+# Gold labels. The rules predict (checked by hand against corpus.push.labels):
 #   a: resident, 济南, 高校毕业生, topics 就业创业      (gold adds 教育: one missed topic)
 #   b: resident+enterprise, 济南, no group, 交通出行    (gold: resident only -> audience wrong)
 #   c: no audience (复函), 济南, 公共服务

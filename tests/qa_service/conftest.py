@@ -167,8 +167,8 @@ def make_settings(tmp_path, **overrides) -> Settings:
         admin_api_key=ADMIN_KEY,
         rate_limit_per_minute=6000,
         rate_limit_burst=1000,
-        push_backfill=False,  # push tests start from empty outboxes; test_push_backfill.py turns it on
-        push_deliver_interval_seconds=0,  # tests deliver explicitly; test_push_jobs covers the scheduler
+        push_backfill=False,  # push tests start from empty outboxes; push/test_backfill.py turns it on
+        push_deliver_interval_seconds=0,  # tests deliver explicitly; push/test_delivery covers the scheduler
     )
     base.update(overrides)
     return Settings(**base)

@@ -21,7 +21,8 @@ from urllib.parse import quote, unquote, urlencode
 
 import pytest
 
-from corpus.targeting import Audience, Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.targeting import Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.taxonomy import Audience
 from qa_service.app import create_app
 from qa_service.ratelimit import RateLimiter
 from qa_service.settings import Settings

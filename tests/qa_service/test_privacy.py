@@ -15,7 +15,7 @@ import stat
 import pytest
 
 from qa_service.privacy import MaskingFormatter, fold, mask_personal
-from qa_service.push_store import PushStore
+from qa_service.push.store import PushStore
 from qa_service.store import AnswerRecord, Store
 
 # Every way residents were seen to write their contact details; the digits after folding must vanish.

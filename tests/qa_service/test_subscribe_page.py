@@ -22,7 +22,8 @@ import pytest
 import uvicorn
 
 from corpus.models import Document
-from corpus.targeting import Audience, Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.targeting import Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.taxonomy import Audience
 from qa_service.app import build_state, create_app
 from tests.qa_service.conftest import ADMIN_KEY, make_settings
 from tests.qa_service.servers import ReadyServer

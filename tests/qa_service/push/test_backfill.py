@@ -1,6 +1,6 @@
 """A new or changed subscriber also receives the policies in force that already concern them.
 
-Over the small library in conftest with the hand-made labels of test_push_api: a resident of
+Over the small library in conftest with the hand-made labels of `library.py`: a resident of
 历城区 who is 外来务工与新市民 and follows 就业创业 matches 创业担保贷款 (topic, no groups) and the
 2019 居住证 rules (group); the superseded 2015 rules and the 老年人 allowance do not reach them.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from corpus.targeting import Targeting
+from corpus.push.targeting import Targeting
 from qa_service.app import build_state, create_app
 from tests.qa_service.conftest import make_settings
-from tests.qa_service.test_push_api import ADMIN, LABELS, bearer, profile_body
+from tests.qa_service.push.library import ADMIN, LABELS, bearer, profile_body
 
 
 @pytest.fixture

@@ -1,22 +1,11 @@
-"""Push jobs: plan (documents × profiles -> outbox rows) and deliver (outbox -> channel).
+"""Push planning: documents × profiles -> outbox rows.
 
 Planning labels each new or revised document once, matches it against every profile with
-`corpus.profiles.match`, and inserts one outbox row per match with INSERT OR IGNORE on
+`corpus.push.matching.match`, and inserts one outbox row per match with INSERT OR IGNORE on
 (profile, document, version): re-planning is a no-op, a revised document (new version) is
 pushed again with a reason that says 修订.
-
-Delivery is at-least-once towards the channel and exactly-once in effect:
-
-1. a row is claimed with a lease (its own transaction), so concurrent deliverers never
-   take the same row;
-2. it is sent with its idempotency key (the outbox key), and marked `sent` in its own
-   transaction right after, so a job killed between rows loses nothing and repeats nothing;
-3. a job killed between "send" and "mark sent" leaves that one row leased; when the lease
-   runs out it is sent again with the same key, which the receiver dedupes (the inbox
-   channel does it with INSERT OR IGNORE; SMS/e-mail gateways take a client message id).
-
-A send that raises is retried with exponential back-off, up to `max_attempts`, then the
-row is `failed` and reported by `GET /api/admin/push/status`.
+A new or changed subscriber is back-filled with the policies in force that already match them.
+Delivery of the rows is `qa_service.push.delivery`.
 """
 
 from __future__ import annotations
@@ -25,33 +14,28 @@ import hashlib
 import json
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from corpus.models import Document
-from corpus.profiles import MatchReason, Profile, match
-from corpus.targeting import Targeting
+from corpus.push.matching import MatchReason, match
+from corpus.push.profiles import Profile
+from corpus.push.targeting import Targeting
 from index.answer import document_link
-from qa_service.push_store import OutboxEntry, PushMessage, PushStore, mask_error
+from qa_service.push.records import OutboxEntry, mask_error
+from qa_service.push.store import PushStore
 
 logger = logging.getLogger(__name__)
 
 Labeller = Callable[[Document], Targeting]
 
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_RETRY_SECONDS = 60.0
-DEFAULT_LEASE_SECONDS = 300.0
-
 
 def default_labeller() -> Labeller:
-    """`corpus.push_labels.label_document`, imported only when a plan needs it."""
+    """`corpus.push.labels.label_document`, imported only when a plan needs it."""
     try:
-        from corpus.push_labels import label_document
+        from corpus.push.labels import label_document
     except ImportError as exc:
-        raise ImportError(f"the push labeller corpus.push_labels.label_document is not available: {exc}") from exc
+        raise ImportError(f"the push labeller corpus.push.labels.label_document is not available: {exc}") from exc
     return label_document
 
 
@@ -69,7 +53,6 @@ def push_reason(reason: MatchReason, revised: bool, replaces: str | None = None)
     return f"{what}，请以新版本为准。{reason.text}。"
 
 
-# -- plan ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlanResult:
     documents: int  # documents looked at
@@ -207,134 +190,3 @@ def plan_pending(
             docs[doc_id] = doc
     result = plan(store, docs.values(), labeller, profiles, get_document)
     return PlanResult(result.documents, result.enqueued, result.revised, {**skipped, **result.skipped}, result.errors)
-
-
-# -- deliver -------------------------------------------------------------------------------
-class Channel(Protocol):
-    """Sends one message. Must be idempotent on `message.key`; raises on failure."""
-
-    name: str
-
-    def send(self, message: PushMessage) -> None: ...
-
-
-class InboxChannel:
-    """The in-app inbox (站内信): writes the message to the store, once per key."""
-
-    name = "inbox"
-
-    def __init__(self, store: PushStore, clock: Callable[[], float] = time.time) -> None:
-        self.store = store
-        self.clock = clock
-
-    def send(self, message: PushMessage) -> None:
-        self.store.add_to_inbox(message, self.clock())
-
-
-@dataclass(frozen=True)
-class DeliveryFailure:
-    key: str
-    profile_id: str
-    doc_id: str
-    attempts: int
-    error: str
-    final: bool  # True: marked failed, no more retries
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    sent: int
-    retrying: int
-    failed: int
-    failures: tuple[DeliveryFailure, ...] = ()
-
-
-def deliver(
-    store: PushStore,
-    channel: Channel,
-    limit: int = 100,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    retry_seconds: float = DEFAULT_RETRY_SECONDS,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
-    clock: Callable[[], float] = time.time,
-) -> DeliveryReport:
-    """Send up to `limit` due messages, one claim / send / mark per row, in one pass over the outbox.
-
-    Only `Exception`s from the channel count as failed attempts; anything else (a kill,
-    KeyboardInterrupt) propagates and leaves the row leased, to be re-sent after the lease.
-    """
-    if not 1 <= limit <= 100_000:
-        raise ValueError(f"limit must be 1..100000, got {limit}")
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-    if retry_seconds < 0 or lease_seconds <= 0:
-        raise ValueError(f"retry_seconds must be >= 0 and lease_seconds > 0, got {retry_seconds}, {lease_seconds}")
-    owner = uuid.uuid4().hex
-    sent = retrying = failed = 0
-    failures: list[DeliveryFailure] = []
-    last_id = 0  # one pass in id order: a row that fails now waits for a later run
-    for _ in range(limit):
-        now = clock()
-        message = store.claim_next(owner, now, lease_seconds, after_id=last_id)
-        if message is None:
-            break
-        last_id = message.id
-        try:
-            channel.send(message)
-        except Exception as exc:
-            error = mask_error(f"{type(exc).__name__}: {exc}")
-            status = store.record_failure(message.id, error, clock(), max_attempts, retry_seconds)
-            if status == "gone":  # the subscriber deleted their profile meanwhile
-                continue
-            final = status == "failed"
-            failed += final
-            retrying += not final
-            failures.append(
-                DeliveryFailure(message.key, message.profile_id, message.doc_id, message.attempts + 1, error, final)
-            )
-            logger.warning(
-                "push %s to profile %s via %s failed (attempt %d%s): %s",
-                message.key,
-                message.profile_id,
-                getattr(channel, "name", "channel"),
-                message.attempts + 1,
-                ", giving up" if final else "",
-                error,
-            )
-            continue
-        store.mark_sent(message.id, clock())
-        sent += 1
-    if sent or failures:
-        logger.info("push deliver: %d sent, %d to retry, %d failed", sent, retrying, failed)
-    return DeliveryReport(sent, retrying, failed, tuple(failures))
-
-
-class PeriodicDeliverer:
-    """Runs `deliver` every `interval` seconds in a daemon thread, so the service sends on its own.
-
-    Deliveries are crash-safe on their own (leases, idempotency keys), so stopping the thread
-    between or during runs loses nothing. One failed run is logged and the next one retries.
-    """
-
-    def __init__(self, run: Callable[[], DeliveryReport], interval: float) -> None:
-        if interval <= 0:
-            raise ValueError(f"interval must be > 0 seconds, got {interval}")
-        self._run = run
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="push-deliverer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._run()
-            except Exception:  # keep the loop alive; the outbox keeps what was not sent
-                logger.exception("scheduled push delivery failed")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from corpus.models import Document
-from corpus.push_labels import label_document
-from corpus.push_topics import (
+from corpus.push.labels import label_document
+from corpus.push.taxonomy import TOPICS
+from corpus.push.topics import (
     N_RULE_FEATURES,
     TopicClassifier,
     TopicModel,
@@ -16,7 +17,6 @@ from corpus.push_topics import (
     fit_prototypes,
     train_topic_model,
 )
-from corpus.targeting import TOPICS
 from index.encoders import FakeEncoder
 
 

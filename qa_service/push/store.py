@@ -7,12 +7,12 @@ backed up, erased or locked down on its own.
 Every write is one `BEGIN IMMEDIATE … COMMIT` transaction, so a process killed at any point
 leaves each row either fully written or not at all. The outbox key (profile, document,
 version) is UNIQUE, which is what makes planning idempotent; the claim lease and the
-per-row "sent" commit are what make delivery resumable (see `qa_service.push_jobs`).
+per-row "sent" commit are what make delivery resumable (see `qa_service.push.delivery`).
+The rows' dataclasses live in `qa_service.push.records`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -20,12 +20,24 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus.models import ChoiceEnum
-from corpus.profiles import Profile
-from qa_service.privacy import mask_personal
+from corpus.push.profiles import Profile
+from qa_service.push.records import (
+    OUTBOX_STATUSES,
+    Contact,
+    Failure,
+    InboxItem,
+    OutboxEntry,
+    PushMessage,
+    Subscriber,
+    hash_token,
+    inbox_item_from_row,
+    mask_error,
+    message_from_row,
+    profile_values,
+    subscriber_from_row,
+)
 from qa_service.store import make_private, open_sqlite
 
 _SCHEMA = """
@@ -94,137 +106,6 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE INDEX IF NOT EXISTS inbox_by_profile ON inbox (profile_id, delivered);
 """
 
-OUTBOX_STATUSES = ("pending", "sent", "failed")
-MAX_ERROR_CHARS = 300
-
-
-class ContactChannel(ChoiceEnum):
-    """How a subscriber wants to be told. Every push also lands in the in-app inbox (站内信)."""
-
-    INBOX = "inbox"
-    SMS = "sms"
-    EMAIL = "email"
-
-
-@dataclass(frozen=True)
-class Contact:
-    """Personal data: `address` is kept out of `repr` so it cannot slip into a log line."""
-
-    channel: ContactChannel = ContactChannel.INBOX
-    address: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.channel, ContactChannel):
-            object.__setattr__(self, "channel", ContactChannel.from_str(str(self.channel)))
-        if self.channel is not ContactChannel.INBOX and not self.address:
-            raise ValueError(f"contact channel {self.channel.value} needs an address")
-        if self.channel is ContactChannel.INBOX and self.address:
-            raise ValueError("the inbox channel takes no address")
-
-    def masked(self) -> str:
-        """What may be shown where the owner is not the reader: 138****5678, z***@example.com."""
-        a = self.address or ""
-        if self.channel is ContactChannel.SMS and len(a) >= 7:
-            return a[:3] + "****" + a[-4:]
-        if self.channel is ContactChannel.EMAIL and "@" in a:
-            user, _, host = a.partition("@")
-            return (user[:1] or "*") + "***@" + host
-        return ""
-
-
-@dataclass(frozen=True)
-class Subscriber:
-    """A stored profile with its contact details and timestamps."""
-
-    profile: Profile
-    contact: Contact
-    created: float
-    updated: float
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """One planned push, before it has a row id."""
-
-    profile_id: str
-    doc_id: str
-    doc_version: str
-    title: str
-    link: str
-    reason: str
-    doc_number: str | None = None
-    evidence: tuple[str, ...] = ()
-    revised: bool = False
-
-    @property
-    def key(self) -> str:
-        return outbox_key(self.profile_id, self.doc_id, self.doc_version)
-
-
-@dataclass(frozen=True)
-class PushMessage:
-    """A claimed outbox row, ready for a channel. `key` is the idempotency key receivers dedupe on."""
-
-    id: int
-    key: str
-    profile_id: str
-    doc_id: str
-    doc_version: str
-    title: str
-    link: str
-    reason: str
-    doc_number: str | None
-    evidence: tuple[str, ...]
-    revised: bool
-    attempts: int
-    contact: Contact
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    key: str
-    doc_id: str
-    doc_version: str
-    title: str
-    doc_number: str | None
-    link: str
-    reason: str
-    evidence: tuple[str, ...]
-    revised: bool
-    delivered: float
-
-
-@dataclass(frozen=True)
-class Failure:
-    key: str
-    profile_id: str
-    doc_id: str
-    attempts: int
-    error: str | None
-    updated: float
-
-
-def outbox_key(profile_id: str, doc_id: str, doc_version: str) -> str:
-    """Deterministic from the UNIQUE triple, so a re-planned row gets the same key."""
-    raw = json.dumps([profile_id, doc_id, doc_version], ensure_ascii=False)
-    return "push-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
-
-
-def new_profile_id() -> str:
-    # Random, not sequential: ids cannot be enumerated.
-    return "p-" + secrets.token_hex(8)
-
-
-def hash_token(token: str) -> str:
-    # Tokens carry 256 random bits, so a fast hash suffices (no dictionary to attack).
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-def mask_error(text: str) -> str:
-    """A channel's error message, safe to store and log: personal details masked, bounded."""
-    text = mask_personal(" ".join(text.split()))
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
-
 
 class PushStore:
     def __init__(self, path: str | Path) -> None:
@@ -274,57 +155,24 @@ class PushStore:
             db.execute(
                 "INSERT INTO profiles (id, token_hash, kind, province, city, district, street, groups, topics,"
                 " description, channel, address, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (profile.profile_id, hash_token(token), *self._profile_values(profile, contact), now, now),
+                (profile.profile_id, hash_token(token), *profile_values(profile, contact), now, now),
             )
         return token
 
-    @staticmethod
-    def _profile_values(profile: Profile, contact: Contact) -> tuple[object, ...]:
-        return (
-            profile.kind.value,
-            profile.province,
-            profile.city,
-            profile.district,
-            profile.street,
-            json.dumps(list(profile.groups), ensure_ascii=False),
-            json.dumps(list(profile.topics), ensure_ascii=False),
-            mask_personal(profile.description),  # residents write phone numbers into it; contact has its own field
-            contact.channel.value,
-            contact.address,
-        )
-
-    @staticmethod
-    def _subscriber(row: sqlite3.Row) -> Subscriber:
-        profile = Profile.from_dict(
-            {
-                "profile_id": row["id"],
-                "kind": row["kind"],
-                "province": row["province"],
-                "city": row["city"],
-                "district": row["district"],
-                "street": row["street"],
-                "groups": json.loads(row["groups"]),
-                "topics": json.loads(row["topics"]),
-                "description": row["description"],
-            }
-        )
-        contact = Contact(ContactChannel(row["channel"]), row["address"])
-        return Subscriber(profile, contact, row["created"], row["updated"])
-
     def profile_by_token(self, token: str) -> Subscriber | None:
         rows = self._read("SELECT * FROM profiles WHERE token_hash = ?", (hash_token(token),))
-        return self._subscriber(rows[0]) if rows else None
+        return subscriber_from_row(rows[0]) if rows else None
 
     def get_profile(self, profile_id: str) -> Subscriber | None:
         rows = self._read("SELECT * FROM profiles WHERE id = ?", (profile_id,))
-        return self._subscriber(rows[0]) if rows else None
+        return subscriber_from_row(rows[0]) if rows else None
 
     def update_profile(self, profile: Profile, contact: Contact) -> bool:
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE profiles SET kind=?, province=?, city=?, district=?, street=?, groups=?, topics=?,"
                 " description=?, channel=?, address=?, updated=? WHERE id=?",
-                (*self._profile_values(profile, contact), time.time(), profile.profile_id),
+                (*profile_values(profile, contact), time.time(), profile.profile_id),
             )
             return cur.rowcount > 0
 
@@ -334,7 +182,7 @@ class PushStore:
             return db.execute("DELETE FROM profiles WHERE id = ?", (profile_id,)).rowcount > 0
 
     def profiles(self) -> list[Profile]:
-        return [self._subscriber(r).profile for r in self._read("SELECT * FROM profiles ORDER BY id")]
+        return [subscriber_from_row(r).profile for r in self._read("SELECT * FROM profiles ORDER BY id")]
 
     def count_profiles(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM profiles")[0][0])
@@ -441,21 +289,7 @@ class PushStore:
                 "SELECT o.*, p.channel, p.address FROM outbox o JOIN profiles p ON p.id = o.profile_id WHERE o.id = ?",
                 (row["id"],),
             ).fetchone()
-        return PushMessage(
-            id=r["id"],
-            key=r["key"],
-            profile_id=r["profile_id"],
-            doc_id=r["doc_id"],
-            doc_version=r["doc_version"],
-            title=r["title"],
-            link=r["link"],
-            reason=r["reason"],
-            doc_number=r["doc_number"],
-            evidence=tuple(json.loads(r["evidence"])),
-            revised=bool(r["revised"]),
-            attempts=r["attempts"],
-            contact=Contact(ContactChannel(r["channel"]), r["address"]),
-        )
+        return message_from_row(r)
 
     def mark_sent(self, row_id: int, now: float) -> bool:
         with self._tx() as db:
@@ -543,19 +377,5 @@ class PushStore:
             "SELECT * FROM inbox WHERE profile_id = ? ORDER BY delivered DESC, key LIMIT ? OFFSET ?",
             (profile_id, limit, offset),
         )
-        items = [
-            InboxItem(
-                key=r["key"],
-                doc_id=r["doc_id"],
-                doc_version=r["doc_version"],
-                title=r["title"],
-                doc_number=r["doc_number"],
-                link=r["link"],
-                reason=r["reason"],
-                evidence=tuple(json.loads(r["evidence"])),
-                revised=bool(r["revised"]),
-                delivered=r["delivered"],
-            )
-            for r in rows
-        ]
+        items = [inbox_item_from_row(r) for r in rows]
         return total, items

@@ -31,8 +31,8 @@ import numpy as np
 
 from corpus.chunking import chunk_document
 from corpus.models import Document
-from corpus.push_labels import rule_topics, topic_scores
-from corpus.targeting import TOPICS
+from corpus.push.taxonomy import TOPICS
+from corpus.push.topic_rules import rule_topics, topic_scores
 
 log = logging.getLogger(__name__)
 

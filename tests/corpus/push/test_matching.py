@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from corpus.profiles import Profile, match
-from corpus.targeting import Audience, Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.matching import match
+from corpus.push.profiles import Profile
+from corpus.push.targeting import Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.taxonomy import Audience
 
 LICHENG = Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", ("历城区",))
 

@@ -7,9 +7,10 @@ import stat
 
 import pytest
 
-from corpus.profiles import Profile
-from corpus.targeting import Audience
-from qa_service.push_store import Contact, ContactChannel, OutboxEntry, PushStore, hash_token, outbox_key
+from corpus.push.profiles import Profile
+from corpus.push.taxonomy import Audience
+from qa_service.push.records import Contact, ContactChannel, OutboxEntry, hash_token, outbox_key
+from qa_service.push.store import PushStore
 
 PHONE = "13812345678"
 

@@ -1,4 +1,4 @@
-"""The push API end to end over the small library in conftest, with a fake labeller.
+"""The push API end to end over the small library in conftest, with the fake labeller of `library.py`.
 
 Labels (fake, by hand): 创业担保贷款 (lc-cydb-2023) is for Licheng residents on the topic 就业创业;
 高龄津贴 (sd-gljt-2022) for Shandong's 老年人; 居住证 (jn-jzz-2019) for Jinan's 外来务工与新市民.
@@ -16,60 +16,23 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corpus.models import Document
-from corpus.targeting import GROUPS, TOPICS, Audience, Jurisdiction, JurisdictionLevel, Targeting
+from corpus.push.targeting import Targeting
+from corpus.push.taxonomy import GROUPS, TOPICS
 from qa_service.app import build_state, create_app
-from qa_service.push_store import PushMessage
-from tests.qa_service.conftest import ADMIN_KEY, make_settings
+from qa_service.push.records import PushMessage
+from tests.qa_service.conftest import make_settings
+from tests.qa_service.push.library import (
+    ADMIN,
+    LABELS,
+    PHONE,
+    SECRET_STORY,
+    bearer,
+    fake_labeller,
+    profile_body,
+)
 
-ADMIN = {"X-API-Key": ADMIN_KEY}
 CJK = re.compile(r"[\u4e00-\u9fff]")
-PHONE = "13912345678"
 EMAIL = "li.hua@example.com"
-SECRET_STORY = "我在王舍人街道租房，孩子明年上小学。"
-
-LICHENG = Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", ("历城区",))
-LABELS = {
-    "lc-cydb-2023": Targeting("lc-cydb-2023", (Audience.RESIDENT,), LICHENG, (), {}, ("就业创业",)),
-    "sd-gljt-2022": Targeting(
-        "sd-gljt-2022",
-        (Audience.RESIDENT,),
-        Jurisdiction(JurisdictionLevel.PROVINCIAL, "山东省"),
-        ("老年人",),
-        {"老年人": "年满80周岁的老年人"},
-        ("养老服务",),
-    ),
-    "jn-jzz-2019": Targeting(
-        "jn-jzz-2019",
-        (Audience.RESIDENT,),
-        Jurisdiction(JurisdictionLevel.MUNICIPAL, "山东省", "济南市"),
-        ("外来务工与新市民",),
-        {"外来务工与新市民": "保障流动人口合法权益"},
-        ("户籍与居住证",),
-    ),
-}
-
-
-def fake_labeller(doc: Document) -> Targeting:
-    if doc.id in LABELS:
-        return LABELS[doc.id]
-    # Ingested documents in these tests are Licheng employment policies.
-    return Targeting(doc.id, (Audience.RESIDENT,), LICHENG, (), {}, ("就业创业",))
-
-
-def profile_body(**overrides) -> dict:
-    body = {
-        "kind": "resident",
-        "province": "山东省",
-        "city": "济南市",
-        "district": "历城区",
-        "street": "王舍人街道",
-        "groups": ["外来务工与新市民", "学生及家长"],
-        "topics": ["就业创业", "教育"],
-        "description": SECRET_STORY,
-        "contact": {"channel": "sms", "address": PHONE},
-    }
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
@@ -83,10 +46,6 @@ def push_state(tmp_path, policy_index):
 def api(push_state):
     with TestClient(create_app(state=push_state)) as c:
         yield c
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def subscribe(api, **overrides) -> dict:
@@ -233,7 +192,8 @@ def test_every_jinan_street_in_the_official_list_is_accepted(api, shared_dir):
     with path.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 164
-    from qa_service.routes.push import ProfileIn, build_profile
+    from qa_service.push.schemas import ProfileIn
+    from qa_service.push.service import build_profile
 
     for row in rows:
         body = ProfileIn(**profile_body(province=row["province"], city=row["city"], district=row["district"],
@@ -435,7 +395,7 @@ def test_documents_ingested_while_the_labeller_failed_are_planned_later(api, pus
 
 def test_missing_labeller_module_is_503_not_500(api, push_state, monkeypatch):
     push_state.push_labeller = None
-    monkeypatch.setitem(sys.modules, "corpus.push_labels", None)  # import fails
+    monkeypatch.setitem(sys.modules, "corpus.push.labels", None)  # import fails
     r = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": ["jn-jzz-2019"]})
     assert_error(r, 503, "PUSH_UNAVAILABLE")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from corpus.models import Document, Status
-from corpus.push_labels import EVIDENCE_MAX, EVIDENCE_MIN, label_document
-from corpus.targeting import Audience, JurisdictionLevel
+from corpus.push.groups import EVIDENCE_MAX, EVIDENCE_MIN
+from corpus.push.labels import label_document
+from corpus.push.targeting import JurisdictionLevel
+from corpus.push.taxonomy import Audience
 
 TODAY = "2026-11-29"
 

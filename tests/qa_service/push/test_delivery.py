@@ -1,13 +1,5 @@
-"""Push jobs on the tiny Licheng corpus: planning is idempotent, revisions are re-pushed with 修订,
-delivery resumes after a crash with every message sent exactly once, failures retry then fail.
-
-Who gets what, by hand (fake labeller below, profiles in `PEOPLE`):
-- emp (就业补贴, 历城区, groups 高校毕业生 + 中小微企业): the 3 Licheng graduates and the firm -> 4;
-  the Shanghai graduate is outside the district.
-- edu (招生入学, 历城区, 学生及家长): the parent -> 1.
-- new (老旧小区改造 2024, 历城区, no group, topic 城市更新): the pensioner, via the topic -> 1.
-- old (superseded) and tax (expired): not planned.
-Total 6 messages.
+"""Push delivery on the tiny Licheng corpus (`tiny.py` says who gets what): a job resumes after a
+crash with every message sent exactly once, failures retry then fail, the scheduler sends on its own.
 """
 
 from __future__ import annotations
@@ -16,55 +8,18 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from corpus.models import Document
-from corpus.profiles import Profile
-from corpus.targeting import Audience, Jurisdiction, JurisdictionLevel, Targeting
-from qa_service.push_jobs import InboxChannel, deliver, document_version, plan, plan_pending
-from qa_service.push_store import Contact, ContactChannel, PushMessage, PushStore
+from qa_service.push.delivery import InboxChannel, deliver
+from qa_service.push.planner import plan
+from qa_service.push.records import Contact, ContactChannel, PushMessage
+from qa_service.push.store import PushStore
 from tests.conftest import tiny_docs
+from tests.qa_service.push.tiny import PEOPLE, all_keys, labeller
 
-REPO = Path(__file__).resolve().parents[2]
-LICHENG = Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", ("历城区",))
-RES, ENT = Audience.RESIDENT, Audience.ENTERPRISE
-
-LABELS = {
-    "emp": Targeting(
-        "emp",
-        (RES, ENT),
-        LICHENG,
-        ("高校毕业生", "中小微企业"),
-        {"高校毕业生": "为促进高校毕业生就业", "中小微企业": "吸纳高校毕业生就业的小微企业"},
-        ("就业创业",),
-    ),
-    "edu": Targeting("edu", (RES,), LICHENG, ("学生及家长",), {"学生及家长": "适龄儿童按学区划分入学"}, ("教育",)),
-    "new": Targeting("new", (RES,), LICHENG, (), {}, ("城市更新",)),
-    "old": Targeting("old", (RES,), LICHENG, (), {}, ("城市更新",)),
-    "tax": Targeting("tax", (ENT,), Jurisdiction(), (), {}, ("税费",), expired=True),
-}
-
-
-def licheng(pid: str, kind: Audience = RES, groups=(), topics=()) -> Profile:
-    return Profile(pid, kind, "山东省", "济南市", "历城区", "洪家楼街道", tuple(groups), tuple(topics))
-
-
-PEOPLE = [
-    licheng("p-grad-1", groups=["高校毕业生"], topics=["就业创业"]),
-    licheng("p-grad-2", groups=["高校毕业生"]),
-    licheng("p-grad-3", groups=["高校毕业生", "灵活就业人员"]),
-    licheng("p-firm", ENT, groups=["中小微企业"], topics=["惠企与营商环境"]),
-    licheng("p-parent", groups=["学生及家长"], topics=["教育"]),
-    licheng("p-elder", groups=["老年人"], topics=["城市更新", "养老服务"]),
-    Profile("p-shanghai", RES, "上海市", "上海市", "静安区", None, ("高校毕业生",), ("就业创业",)),
-]
-
-
-def labeller(doc: Document) -> Targeting:
-    return replace(LABELS[doc.id], doc_id=doc.id)
+REPO = Path(__file__).resolve().parents[3]
 
 
 class Killed(BaseException):
@@ -96,112 +51,6 @@ class FakeChannel:
             raise Killed
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = PushStore(tmp_path / "push.sqlite3")
-    for p in PEOPLE:
-        s.create_profile(p, Contact())
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def planned(store):
-    result = plan(store, tiny_docs(), labeller)
-    assert result.enqueued == 6
-    return store
-
-
-def all_keys(store: PushStore) -> set[str]:
-    return {r["key"] for r in store.outbox_rows()}
-
-
-# -- plan ------------------------------------------------------------------------------
-def test_plan_matches_by_hand_and_gives_the_reason(store):
-    result = plan(store, tiny_docs(), labeller)
-    assert (result.documents, result.enqueued, result.revised, result.errors) == (5, 6, (), {})
-    assert set(result.skipped) == {"old", "tax"}
-    rows = {(r["profile_id"], r["doc_id"]): r for r in store.outbox_rows()}
-    assert set(rows) == {
-        ("p-grad-1", "emp"),
-        ("p-grad-2", "emp"),
-        ("p-grad-3", "emp"),
-        ("p-firm", "emp"),
-        ("p-parent", "edu"),
-        ("p-elder", "new"),
-    }
-    grad = rows[("p-grad-1", "emp")]
-    assert grad["reason"] == "适用于济南市历城区，您属于高校毕业生。"
-    assert grad["title"] == "历城区高校毕业生就业补贴办法" and grad["doc_number"] == "济历城政办字〔2025〕13号"
-    assert grad["link"] == "/api/documents/emp" and grad["evidence"] == '["为促进高校毕业生就业"]'
-    assert rows[("p-firm", "emp")]["reason"] == "适用于济南市历城区，您属于中小微企业。"
-    assert rows[("p-elder", "new")]["reason"] == "适用于济南市历城区，您关注城市更新。"
-    assert {r["status"] for r in rows.values()} == {"pending"}
-
-
-def test_replanning_the_same_versions_enqueues_nothing(planned):
-    before = planned.outbox_rows()
-    again = plan(planned, tiny_docs(), labeller)
-    assert again.enqueued == 0 and again.revised == ()
-    assert [tuple(r) for r in planned.outbox_rows()] == [tuple(r) for r in before]
-
-
-def test_revised_document_is_pushed_again_saying_it_was_revised(planned):
-    emp = next(d for d in tiny_docs() if d.id == "emp")
-    revised = replace(emp, text=emp.text + "\n第四条 补贴标准提高到每人每月800元。")
-    assert document_version(revised) != document_version(emp)
-    result = plan(planned, [revised], labeller)
-    assert result.enqueued == 4 and result.revised == ("emp",)
-    new_rows = [r for r in planned.outbox_rows() if r["doc_version"] == document_version(revised)]
-    assert {r["profile_id"] for r in new_rows} == {"p-grad-1", "p-grad-2", "p-grad-3", "p-firm"}
-    grad = next(r for r in new_rows if r["profile_id"] == "p-grad-1")
-    assert "修订" in grad["reason"] and grad["revised"] == 1
-    assert grad["reason"] == "该政策已修订，请以新版本为准。适用于济南市历城区，您属于高校毕业生。"
-    assert len(all_keys(planned)) == 10  # the first version's rows are kept, not overwritten
-    assert plan(planned, [revised], labeller).enqueued == 0
-
-
-def test_a_status_change_alone_is_not_a_revision():
-    emp = next(d for d in tiny_docs() if d.id == "emp")
-    assert document_version(replace(emp, supersedes="x", version_group="g")) == document_version(emp)
-
-
-def test_new_version_under_a_new_id_names_the_policy_it_replaces(store):
-    docs = {d.id: d for d in tiny_docs()}
-    new = replace(docs["new"], supersedes="old")
-    result = plan(store, [new], labeller, get_document=docs.get)
-    assert result.revised == ("new",)
-    [row] = store.outbox_rows()
-    assert row["reason"] == (
-        "该政策已修订（替代《历城区老旧小区改造实施方案》），请以新版本为准。适用于济南市历城区，您关注城市更新。"
-    )
-
-
-def test_labeller_failure_leaves_the_document_queued_for_the_next_plan(store):
-    def flaky(doc: Document) -> Targeting:
-        if doc.id == "edu":
-            raise RuntimeError("model not loaded")
-        return labeller(doc)
-
-    docs = tiny_docs()
-    first = plan(store, docs, flaky)
-    assert first.enqueued == 5 and set(first.errors) == {"edu"} and "model not loaded" in first.errors["edu"]
-    assert store.unplanned_documents() == [("edu", document_version(docs[1]))]
-    second = plan_pending(store, {d.id: d for d in docs}.get, labeller)
-    assert second.enqueued == 1 and store.unplanned_documents() == []
-
-
-def test_plan_pending_plans_the_current_text_of_a_document_changed_since_it_was_noted(store):
-    docs = {d.id: d for d in tiny_docs()}
-    store.note_documents([("emp", document_version(docs["emp"]), False)])
-    docs["emp"] = replace(docs["emp"], title="历城区高校毕业生就业补贴办法（修订）")
-    result = plan_pending(store, docs.get, labeller)
-    assert result.enqueued == 4
-    assert {r["doc_version"] for r in store.outbox_rows()} == {document_version(docs["emp"])}
-    assert store.unplanned_documents() == []
-
-
-# -- deliver ---------------------------------------------------------------------------
 def test_deliver_sends_each_message_once_and_a_second_run_sends_nothing(planned):
     ch = FakeChannel()
     report = deliver(planned, ch, limit=100)
@@ -276,8 +125,8 @@ def test_inbox_channel_stores_a_resent_message_once(planned):
 
 _DYING_JOB = """
 import os, sys
-from qa_service.push_jobs import deliver
-from qa_service.push_store import PushStore
+from qa_service.push.delivery import deliver
+from qa_service.push.store import PushStore
 
 store = PushStore(sys.argv[1])
 out = open(sys.argv[2], "a", encoding="utf-8")
@@ -359,7 +208,7 @@ def test_a_contact_channel_message_carries_the_address_for_the_gateway_only(tmp_
 def test_the_periodic_deliverer_sends_everything_queued_and_survives_a_failed_run(store, planned):
     import threading
 
-    from qa_service.push_jobs import PeriodicDeliverer
+    from qa_service.push.delivery import PeriodicDeliverer
 
     channel = FakeChannel()
     done = threading.Event()
@@ -386,7 +235,7 @@ def test_the_periodic_deliverer_sends_everything_queued_and_survives_a_failed_ru
 
 
 def test_the_periodic_deliverer_rejects_a_zero_interval():
-    from qa_service.push_jobs import PeriodicDeliverer
+    from qa_service.push.delivery import PeriodicDeliverer
 
     with pytest.raises(ValueError, match="interval must be > 0"):
         PeriodicDeliverer(lambda: None, 0)
