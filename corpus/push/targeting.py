@@ -94,9 +94,14 @@ class Targeting:
     topics: tuple[str, ...] = ()
     expired: bool = False
     expired_reason: str | None = None
+    # How sure the labeller is that these labels give the right recipients, 0..1 (calibrated by the
+    # learned models); None: rules only, nobody has measured it. The review step gates on it.
+    confidence: float | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         check_taxonomy(self.groups, self.topics)
+        if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in 0..1 or None, got {self.confidence}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +113,7 @@ class Targeting:
             "topics": list(self.topics),
             "expired": self.expired,
             "expired_reason": self.expired_reason,
+            "confidence": self.confidence,
         }
 
     @classmethod
@@ -122,4 +128,5 @@ class Targeting:
             topics=tuple(d.get("topics") or ()),
             expired=bool(d.get("expired", d.get("expired_or_superseded", False))),
             expired_reason=d.get("expired_reason"),
+            confidence=d.get("confidence"),
         )
