@@ -11,6 +11,8 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
+from corpus import regions as _regions
+
 __all__ = [
     "ExtractedMetadata",
     "extract_metadata",
@@ -438,70 +440,12 @@ def extract_doc_type(title: str) -> str | None:
     return best[1] if best else None
 
 
-# Province-level divisions, their short forms, and Jinan's districts: shared by region
-# extraction, the push labeller and the subscription form's validation.
-PROVINCES = (
-    "北京市",
-    "天津市",
-    "上海市",
-    "重庆市",
-    "河北省",
-    "山西省",
-    "辽宁省",
-    "吉林省",
-    "黑龙江省",
-    "江苏省",
-    "浙江省",
-    "安徽省",
-    "福建省",
-    "江西省",
-    "山东省",
-    "河南省",
-    "湖北省",
-    "湖南省",
-    "广东省",
-    "海南省",
-    "四川省",
-    "贵州省",
-    "云南省",
-    "陕西省",
-    "甘肃省",
-    "青海省",
-    "台湾省",
-    "内蒙古自治区",
-    "广西壮族自治区",
-    "西藏自治区",
-    "宁夏回族自治区",
-    "新疆维吾尔自治区",
-    "香港特别行政区",
-    "澳门特别行政区",
-)
-MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
-SHORT_PROVINCES = {p.removesuffix("省").removesuffix("市"): p for p in PROVINCES if len(p) <= 4}
-SHORT_PROVINCES.update(
-    {
-        "内蒙古": "内蒙古自治区",
-        "广西": "广西壮族自治区",
-        "西藏": "西藏自治区",
-        "宁夏": "宁夏回族自治区",
-        "新疆": "新疆维吾尔自治区",
-    }
-)
-# The districts and counties of Jinan, so "历城区" alone resolves to 济南市历城区.
-JINAN_DISTRICTS = (
-    "历下区",
-    "市中区",
-    "槐荫区",
-    "天桥区",
-    "历城区",
-    "长清区",
-    "章丘区",
-    "济阳区",
-    "莱芜区",
-    "钢城区",
-    "平阴县",
-    "商河县",
-)
+# Province-level divisions, their short forms and Jinan's districts come from the national
+# division table (corpus.regions, GB/T 2260); re-exported here for the code that imports them.
+PROVINCES = _regions.PROVINCES
+MUNICIPALITIES = _regions.MUNICIPALITIES
+SHORT_PROVINCES = _regions.SHORT_PROVINCES
+JINAN_DISTRICTS = _regions.JINAN_DISTRICTS
 _CITY_RE = re.compile(rf"([{_CJK}]{{2,6}}?(?:市|自治州|地区|盟))")
 _COUNTY_RE = re.compile(
     rf"([{_CJK}]{{1,6}}?(?:区|县|旗))(?:人民政府|政府|教育|民政|人力|财政|住房|卫生|关于|[{_CJK}]{{0,8}}(?:局|委|办))"
@@ -545,16 +489,29 @@ def _region_of(head: str) -> str | None:
         if m and not _NOT_REGION.search(m.group(1)) and "人民" not in m.group(1):
             parts.append(m.group(1))
             rest = rest[m.end() :]
-    for d in JINAN_DISTRICTS:
-        if rest.startswith(d):
-            if not parts:
-                parts.append("济南市")
-            parts.append(d)
-            return "".join(parts)
+    county = _county_at(rest, parts)
+    if county is not None:
+        if not parts:  # 历城区… alone: its city first (济南市历城区)
+            parts.append(county.city or county.province)
+        parts.append(county.name)
+        return "".join(parts)
     m = _COUNTY_RE.match(rest)
     if m and parts and not _NOT_REGION.search(m.group(1)):
         parts.append(m.group(1))
     return "".join(parts) or None
+
+
+def _county_at(rest: str, parts: list[str]) -> _regions.Division | None:
+    """The county of the division table that `rest` starts with, inside the province or city in
+    `parts` when there is one (济南市|历城区…, 湖北省|巴东县…)."""
+    if not rest:
+        return None
+    d = _regions.parse_place("".join(parts) + rest, prefer=_regions.HOME_PREFER)
+    if d is None or d.level != "county" or not rest.startswith(d.name):
+        return None
+    if parts and parts[-1] not in (d.city, d.province):
+        return None
+    return d
 
 
 _QUOTED_RE = re.compile(r"《([^《》\n]{4,80})》")

@@ -2,6 +2,7 @@
 
     python -m eval push --labels DIR [--corpus FILE] --out DIR [--cv K] [--heads logreg,prototype]
     python -m eval push train-topics --labels DIR --out corpus/resources/push_topics
+    python -m eval push train-audience --labels DIR --out corpus/resources/push_audience  (eval.push_models)
 
 DIR is laid out like push-dev (doc_labels.jsonl, profiles.jsonl, matches.tsv); FILE defaults to
 ../shared/data/corpus/policies.jsonl. Results go to OUT/metrics.json: flat figures (match P/R/F1
@@ -47,6 +48,7 @@ from corpus.push.topics import (
     train_topic_model,
 )
 from eval.push import DEFAULT_TODAY, PushSet, load_push_set, score
+from eval.push_models import LEARNED_PRIMARY, learned_variants
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             variants[head].update(_paired_delta(variants[head], variants["rules"], draws))
             info["folds"][head] = settings
         primary = heads[0]
+        # learned audience (without / with the embedding) and the labels' confidence: eval.push_models
+        learned, learned_settings = learned_variants(data, x, y, args.cv, args.seed, args.today, draws)
+        for name, v in learned.items():
+            v.update(_paired_delta(v, variants["rules"], draws))
+            variants[name] = v
+            info["folds"][name] = learned_settings[name]
+        primary = LEARNED_PRIMARY
     elif args.topics == "learned":
         model = TopicModel.load(args.topic_model)
         clf = TopicClassifier(model, _load_encoder(args.encoder, args.model))
@@ -296,6 +305,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train-audience"]:
+        from eval.push_models import train_main
+
+        return train_main(argv[1:])
     training = argv[:1] == ["train-topics"]
     p = argparse.ArgumentParser(prog="python -m eval push" + (" train-topics" if training else ""), description=__doc__)
     _common(p)
@@ -332,7 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{name:<10} topics P {v['topics_precision']:.3f} R {v['topics_recall']:.3f} F1 {v['topics_f1']:.3f} "
             f"| match P {v['match_precision']:.3f} R {v['match_recall']:.3f} F1 {v['match_f1']:.3f} "
-            f"[{v['match_f1_ci95'][0]:.3f}, {v['match_f1_ci95'][1]:.3f}]"
+            f"[{v['match_f1_ci95'][0]:.3f}, {v['match_f1_ci95'][1]:.3f}] | audience {v['audience_accuracy']:.3f}"
+            + (f" | auto P {v['auto_precision']:.3f} share {v['auto_share']:.3f}" if "auto_share" in v else "")
         )
     print(f"results in {args.out / 'metrics.json'}")
     return 0

@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     # Read once, with their CSP; only the chat widget may be framed by the portal.
     widget_page = Page.load("widget.html", settings.frame_ancestors)
     console_page, subscribe_page = Page.load("console.html"), Page.load("subscribe.html")
+    review_page = Page.load("review.html")
 
     @app.get("/", include_in_schema=False)
     @app.get("/widget", include_in_schema=False)
@@ -122,6 +123,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     @app.get("/console", include_in_schema=False)
     def console() -> HTMLResponse:
         return console_page.response()
+
+    @app.get("/console/review", include_in_schema=False)
+    def console_review() -> HTMLResponse:
+        return review_page.response()  # the data comes from /api/admin/push/review, with the admin key
 
     @app.get("/subscribe", include_in_schema=False)
     def subscribe() -> HTMLResponse:

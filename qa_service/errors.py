@@ -47,6 +47,8 @@ class ErrorCode(str, Enum):
     FORBIDDEN = "FORBIDDEN"
     PUSH_UNAVAILABLE = "PUSH_UNAVAILABLE"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    REVIEW_NOT_FOUND = "REVIEW_NOT_FOUND"
+    LABELS_INVALID = "LABELS_INVALID"
 
 
 # Default Chinese message and HTTP status per code.
@@ -77,6 +79,8 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.FORBIDDEN: (403, "无权查看或修改其他用户的订阅信息。"),
     ErrorCode.PUSH_UNAVAILABLE: (503, "政策推送功能暂不可用，请稍后再试。"),
     ErrorCode.STORAGE_UNAVAILABLE: (503, "保存失败（存储暂不可用），本次提交未生效，请稍后重试。"),
+    ErrorCode.REVIEW_NOT_FOUND: (404, "该文件没有待审核的推送（可能已批准、已撤下或文件编号有误）。"),
+    ErrorCode.LABELS_INVALID: (422, "推送标注不正确，请检查后重试。"),
     ErrorCode.INTERNAL_ERROR: (500, "服务暂时出现问题，请稍后再试或拨打 12345 热线咨询。"),
 }
 
@@ -151,6 +155,12 @@ _FIELD_NAMES = {
     "doc_ids": "文件编号列表",
     "limit": "数量上限",
     "offset": "起始位置",
+    "audience": "适用对象",
+    "jurisdiction": "适用地区",
+    "level": "层级",
+    "evidence": "原文依据",
+    "expired": "是否失效",
+    "document": "文件",
 }
 
 

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(5, ge=1, le=50)
     push_retry_seconds: float = Field(60.0, ge=0)
     push_lease_seconds: float = Field(300.0, gt=0)
+    # The review step (先审后发, qa_service.push.gate): a document is sent on its own only when its labels'
+    # calibrated confidence is >= push_auto_threshold and it reaches fewer than push_review_min_profiles
+    # subscribers; otherwise its pushes are held until an operator approves them (/console/review).
+    push_review: bool = True
+    push_auto_threshold: float = Field(0.9, ge=0.0, le=1.0)
+    push_review_min_profiles: int = Field(200, ge=1)
 
     # Optional OpenAI-compatible generator that may rephrase the extractive answer. Off by default.
     generator_base_url: str | None = None

@@ -8,6 +8,7 @@ when it gets benefits of its own (个人…免征), and a short notice needs to 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from corpus.push.sentences import sentence_at
 from corpus.push.taxonomy import Audience
@@ -56,30 +57,70 @@ _INTERNAL_TITLE_RE = re.compile(
 _INSTRUMENT_RE = re.compile(r"办法|规定|条例|通知|公告|通告|意见|细则|方案|指引|指南|措施|决定|令|规则|标准|指标|法")
 
 
+@dataclass(frozen=True)
+class AudienceCues:
+    """What `audience_of` counts in one document; the learned audience model reads it as features."""
+
+    internal_title: bool  # a title of internal procedure (备案, 复函…)
+    instrument_title: bool  # a title naming a policy instrument (办法, 通知…)
+    text_chars: int
+    res: int  # resident cues, title weighing 3, 单位和个人 2
+    ent: int  # enterprise cues, likewise
+    both: int  # cues addressed to everyone (单位和个人…)
+    measures_per_k: float  # measure words (可以, 应当…) per 1,000 characters
+    res_benefit: int  # sentences naming residents with a concrete benefit
+    ent_benefit: int
+
+    def decision(self) -> tuple[Audience, ...] | None:
+        """The rules' audience: None for internal procedure and news, else the sides named often enough."""
+        if self.internal_title:
+            return None
+        # News and commentary without measures: nothing anyone can act on.
+        if self.measures_per_k < 1.5 and not self.instrument_title:
+            return None
+        per_k = 1000 / max(self.text_chars, 1)
+        min_cues = 1 if self.text_chars < SHORT_TEXT else MIN_CUES
+        res, ent = self.res, self.ent
+        out: list[Audience] = []
+        # Each side must be named often enough, and not only in passing next to the other side; a side
+        # granted a benefit in sentences of its own (个人…免征) is addressed even when the other dominates.
+        if (
+            res >= min_cues
+            and res * per_k >= MIN_DENSITY
+            and (res >= MIN_SHARE * ent or self.res_benefit >= MIN_BENEFIT)
+        ):
+            out.append(Audience.RESIDENT)
+        if (
+            ent >= min_cues
+            and ent * per_k >= MIN_DENSITY
+            and (ent >= MIN_SHARE * res or self.ent_benefit >= MIN_BENEFIT)
+        ):
+            out.append(Audience.ENTERPRISE)
+        return tuple(out)
+
+
+def audience_cues(title: str, text: str) -> AudienceCues:
+    """The cue counts of `title` and `text` (benefit sentences only when the title is not internal)."""
+    internal = bool(_INTERNAL_TITLE_RE.search(title))
+    both = len(_BOTH_RE.findall(text))
+    return AudienceCues(
+        internal_title=internal,
+        instrument_title=bool(_INSTRUMENT_RE.search(title)),
+        text_chars=len(text),
+        res=len(_RESIDENT_RE.findall(text)) + 3 * len(_RESIDENT_RE.findall(title)) + 2 * both,
+        ent=len(_ENTERPRISE_RE.findall(text)) + 3 * len(_ENTERPRISE_RE.findall(title)) + 2 * both,
+        both=both,
+        measures_per_k=len(_MEASURE_RE.findall(text)) * 1000 / max(len(text), 1),
+        res_benefit=0 if internal else _benefit_sentences(_RESIDENT_RE, text),
+        ent_benefit=0 if internal else _benefit_sentences(_ENTERPRISE_RE, text),
+    )
+
+
 def audience_of(title: str, text: str) -> tuple[Audience, ...] | None:
     """The audience from cue counts; None for internal procedure and news, which address nobody."""
     if _INTERNAL_TITLE_RE.search(title):
         return None
-    per_k = 1000 / max(len(text), 1)
-    both = len(_BOTH_RE.findall(text))
-    res = len(_RESIDENT_RE.findall(text)) + 3 * len(_RESIDENT_RE.findall(title)) + 2 * both
-    ent = len(_ENTERPRISE_RE.findall(text)) + 3 * len(_ENTERPRISE_RE.findall(title)) + 2 * both
-    measures = len(_MEASURE_RE.findall(text)) * per_k
-    # News and commentary without measures: nothing anyone can act on.
-    if measures < 1.5 and not _INSTRUMENT_RE.search(title):
-        return None
-    # A side granted a benefit in sentences of its own (个人…免征, 职工…缓缴) is addressed even
-    # when the other side dominates the text.
-    res_benefit = _benefit_sentences(_RESIDENT_RE, text)
-    ent_benefit = _benefit_sentences(_ENTERPRISE_RE, text)
-    min_cues = 1 if len(text) < SHORT_TEXT else MIN_CUES
-    out: list[Audience] = []
-    # Each side must be named often enough, and not only in passing next to the other side.
-    if res >= min_cues and res * per_k >= MIN_DENSITY and (res >= MIN_SHARE * ent or res_benefit >= MIN_BENEFIT):
-        out.append(Audience.RESIDENT)
-    if ent >= min_cues and ent * per_k >= MIN_DENSITY and (ent >= MIN_SHARE * res or ent_benefit >= MIN_BENEFIT):
-        out.append(Audience.ENTERPRISE)
-    return tuple(out)
+    return audience_cues(title, text).decision()
 
 
 def _benefit_sentences(cues: re.Pattern[str], text: str) -> int:

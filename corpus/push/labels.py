@@ -21,6 +21,8 @@ the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/
 - topics: weighted keywords, the title weighing most, 1-3 topics, plus the topic a labelled
   group implies (农民 -> 农业农村); an optional learned `topic_predictor`
   (`corpus.push.topics`) replaces the keywords when the caller has an encoder;
+- an optional learned `audience_predictor` (`corpus.push.audience_model`) replaces the audience
+  cues; its audience is final (groups of a side it leaves out are dropped, none are added);
 - expired: metadata, 已废止/已失效, or a stated validity period that ended before `today`.
 
 Each stage is a module of `corpus.push` (`audience`, `jurisdiction`, `groups`, `topic_rules`,
@@ -42,7 +44,7 @@ from corpus.push.targeting import Targeting
 from corpus.push.taxonomy import BUSINESS_GROUPS, Audience
 from corpus.push.topic_rules import topics_of, with_group_topics
 
-__all__ = ["label_document", "TopicPredictor"]
+__all__ = ["label_document", "TopicPredictor", "AudiencePredictor"]
 
 
 class TopicPredictor(Protocol):
@@ -51,11 +53,23 @@ class TopicPredictor(Protocol):
     def predict(self, doc: Document) -> tuple[str, ...]: ...
 
 
-def label_document(doc: Document, today: str | None = None, topic_predictor: TopicPredictor | None = None) -> Targeting:
+class AudiencePredictor(Protocol):
+    """The audience of a document from a learned model (`corpus.push.audience_model`); empty: nobody."""
+
+    def predict(self, doc: Document) -> tuple[Audience, ...]: ...
+
+
+def label_document(
+    doc: Document,
+    today: str | None = None,
+    topic_predictor: TopicPredictor | None = None,
+    audience_predictor: AudiencePredictor | None = None,
+) -> Targeting:
     """Push labels of `doc`. `today` (ISO date) decides whether a stated validity period has ended.
 
     `topic_predictor`, when given, replaces the keyword topic rules (the topic a labelled group
     implies is still added); without it, the rules decide, so no encoder is ever needed.
+    `audience_predictor`, when given, replaces the audience cues and has the last word.
     """
     today = _check_today(today)
     title = doc.title or ""
@@ -64,15 +78,20 @@ def label_document(doc: Document, today: str | None = None, topic_predictor: Top
         return Targeting(doc_id=doc.id, expired=doc.status is Status.EXPIRED)
     expired, reason = expiry_of(doc, today)
     jurisdiction = jurisdiction_of(doc)
-    audience = audience_of(title, text)
+    audience = audience_of(title, text) if audience_predictor is None else (audience_predictor.predict(doc) or None)
     # internal procedure and news get no groups either: nobody is addressed
     groups, evidence = ((), {}) if audience is None else groups_of(title, text)
     audience = audience or ()
-    # a group named with a benefit or duty makes its side an audience (GUIDE §2.1)
-    if any(g not in BUSINESS_GROUPS for g in groups) and Audience.RESIDENT not in audience:
-        audience = (Audience.RESIDENT, *audience)
-    if any(g in BUSINESS_GROUPS for g in groups) and Audience.ENTERPRISE not in audience:
-        audience = (*audience, Audience.ENTERPRISE)
+    if audience_predictor is None:
+        # a group named with a benefit or duty makes its side an audience (GUIDE §2.1)
+        if any(g not in BUSINESS_GROUPS for g in groups) and Audience.RESIDENT not in audience:
+            audience = (Audience.RESIDENT, *audience)
+        if any(g in BUSINESS_GROUPS for g in groups) and Audience.ENTERPRISE not in audience:
+            audience = (*audience, Audience.ENTERPRISE)
+    elif Audience.ENTERPRISE not in audience:
+        # the learned audience is final: business groups reach enterprises only
+        groups = tuple(g for g in groups if g not in BUSINESS_GROUPS)
+        evidence = {g: q for g, q in evidence.items() if g in groups}
     if Audience.RESIDENT not in audience:
         # groups of people other than businesses reach residents only
         keep = {g for g in groups if g in BUSINESS_GROUPS}

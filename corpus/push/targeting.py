@@ -25,13 +25,15 @@ class Jurisdiction:
     """Where a policy applies. Municipalities (北京市…) are `province` and `city` at once.
 
     national: all None; provincial: province; municipal: province + city;
-    district: province + city + one or more `districts`.
+    district: province + city + one or more `districts`. `codes` are the GB/T 2260 codes of the
+    area when the labeller knows them (one per district); they take no part in comparisons.
     """
 
     level: JurisdictionLevel = JurisdictionLevel.NATIONAL
     province: str | None = None
     city: str | None = None
     districts: tuple[str, ...] = ()
+    codes: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     def covers(self, province: str | None, city: str | None, district: str | None) -> bool:
         """True when a person at (province, city, district) is inside this jurisdiction."""
@@ -64,6 +66,7 @@ class Jurisdiction:
             "province": self.province,
             "city": self.city,
             "districts": list(self.districts),
+            "codes": list(self.codes),
         }
 
     @classmethod
@@ -79,6 +82,7 @@ class Jurisdiction:
             province=d.get("province"),
             city=d.get("city"),
             districts=tuple(districts),
+            codes=tuple(d.get("codes") or ()),
         )
 
 

@@ -6,6 +6,9 @@ Planning labels each new or revised document once, matches it against every prof
 pushed again with a reason that says 修订.
 A new or changed subscriber is back-filled with the policies in force that already match them.
 Delivery of the rows is `qa_service.push.delivery`.
+With a `ReviewPolicy` (先审后发) a document that must be reviewed gets `held` rows and a waiting
+review instead (`qa_service.push.gate`); a version with a review is matched on the review's
+labels, and one dropped or superseded is not pushed again.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from corpus.models import Document
 from corpus.push.matching import MatchReason, match
 from corpus.push.profiles import Profile
 from corpus.push.targeting import Targeting
 from index.answer import document_link
-from qa_service.push.records import OutboxEntry, mask_error
+from qa_service.push.gate import ReviewPolicy
+from qa_service.push.records import OutboxEntry, Review, mask_error
 from qa_service.push.store import PushStore
 
 logger = logging.getLogger(__name__)
@@ -30,12 +35,19 @@ logger = logging.getLogger(__name__)
 Labeller = Callable[[Document], Targeting]
 
 
-def default_labeller() -> Labeller:
-    """`corpus.push.labels.label_document`, imported only when a plan needs it."""
+def default_labeller(encoder: Any = None) -> Labeller:
+    """The learned labeller (`corpus.push.learned`: learned topics and audience, calibrated confidence)
+    when `encoder` is the one its models were trained with; else `corpus.push.labels.label_document`
+    (rules, confidence None). Imported only when a plan needs it."""
     try:
         from corpus.push.labels import label_document
+        from corpus.push.learned import learned_labeller
     except ImportError as exc:
         raise ImportError(f"the push labeller corpus.push.labels.label_document is not available: {exc}") from exc
+    learned = learned_labeller(encoder)
+    if learned is not None:
+        logger.info("push labeller: learned models on encoder %s", learned.encoder.name)
+        return learned
     return label_document
 
 
@@ -60,6 +72,7 @@ class PlanResult:
     revised: tuple[str, ...] = ()  # doc ids planned as revisions
     skipped: dict[str, str] = field(default_factory=dict)  # doc id -> why not planned (Chinese)
     errors: dict[str, str] = field(default_factory=dict)  # doc id -> labeller error (left to plan again)
+    held: tuple[str, ...] = ()  # doc ids whose rows wait for an operator's review
 
 
 def plan(
@@ -69,11 +82,13 @@ def plan(
     profiles: Iterable[Profile] | None = None,
     get_document: Callable[[str], Document | None] | None = None,
     revised_ids: Iterable[str] = (),
+    review: ReviewPolicy | None = None,
 ) -> PlanResult:
     """Label, match and enqueue `docs`. Each document is committed on its own (rows + "planned" mark).
 
     `profiles` default to every stored profile; `get_document` looks up a superseded version's
-    title for the reason; `revised_ids` are documents the caller knows replaced an earlier text.
+    title for the reason; `revised_ids` are documents the caller knows replaced an earlier text;
+    `review` None sends every match (decisions already taken are honoured either way).
     """
     docs = list(docs)
     revised_hint = set(revised_ids)
@@ -82,31 +97,60 @@ def plan(
     store.note_documents((d.id, versions[d.id], d.id in revised_hint) for d in docs)
     labeller = labeller or default_labeller()
     people = store.profiles() if profiles is None else list(profiles)
-    enqueued, revised, skipped, errors = 0, [], {}, {}
+    enqueued, revised, skipped, errors, held = 0, [], {}, {}, []
     for doc in docs:
         version = versions[doc.id]
         if not doc.status.in_force:
             store.mark_planned(doc.id, version)
             skipped[doc.id] = "文件已失效或被替代，不推送"
             continue
+        decision = store.review(doc.id, version)
+        if decision is not None and decision.status in CLOSED_REVIEWS:
+            store.mark_planned(doc.id, version)
+            skipped[doc.id] = "审核人员已撤下该文件的推送"
+            continue
         try:
-            targeting = labeller(doc)
+            targeting = decision.targeting if decision is not None else labeller(doc)
         except Exception as exc:  # one bad document must not stop the others
             errors[doc.id] = mask_error(f"{type(exc).__name__}: {exc}")
             logger.warning("push labeller failed on %s: %s", doc.id, errors[doc.id])
             continue
         is_revision = bool(doc.supersedes) or store.revision_noted(doc.id, version)
         old = get_document(doc.supersedes) if (get_document and doc.supersedes) else None
-        entries = []
-        for person in people:
-            reason = match(person, targeting)
-            if reason is not None:
-                entries.append(_entry(doc, version, reason, is_revision, old.title if old else None))
-        enqueued += store.enqueue(doc.id, version, entries)
+        entries = match_entries(doc, version, targeting, people, is_revision, old.title if old else None)
+        hold: Review | None = None
+        if decision is not None:
+            hold = decision if decision.status == "waiting" else None  # approved: new matches go out too
+        elif review is not None:
+            hold = review.hold(doc.id, version, targeting, len(entries))
+        enqueued += store.enqueue(doc.id, version, entries, hold)
+        if hold is not None:
+            held.append(doc.id)
         if is_revision:
             revised.append(doc.id)
-    logger.info("push plan: %d documents, %d messages enqueued, %d label errors", len(docs), enqueued, len(errors))
-    return PlanResult(len(docs), enqueued, tuple(revised), skipped, errors)
+    logger.info("push plan: %d documents, %d messages enqueued (%d documents held for review), %d label errors",
+                len(docs), enqueued, len(held), len(errors))  # fmt: skip
+    return PlanResult(len(docs), enqueued, tuple(revised), skipped, errors, tuple(held))
+
+
+CLOSED_REVIEWS = ("dropped", "superseded")
+
+
+def match_entries(
+    doc: Document,
+    version: str,
+    targeting: Targeting,
+    people: Iterable[Profile],
+    revised: bool = False,
+    replaces: str | None = None,
+) -> list[OutboxEntry]:
+    """One outbox entry per profile `targeting` matches."""
+    entries = []
+    for person in people:
+        reason = match(person, targeting)
+        if reason is not None:
+            entries.append(_entry(doc, version, reason, revised, replaces))
+    return entries
 
 
 def _entry(doc: Document, version: str, reason: MatchReason, revised: bool, replaces: str | None) -> OutboxEntry:
@@ -142,28 +186,47 @@ class LabelCache:
 
 
 def backfill(
-    store: PushStore, profile: Profile, docs: Iterable[Document], labeller: Labeller, cache: LabelCache
+    store: PushStore,
+    profile: Profile,
+    docs: Iterable[Document],
+    labeller: Labeller,
+    cache: LabelCache,
+    review: ReviewPolicy | None = None,
 ) -> int:
     """Queue the policies in force now that match a new (or changed) profile; returns rows added.
 
     Residents expect to see what already concerns them, not only what is published after they
     subscribe. Rows share the outbox's unique key, so a later plan of the same version adds
-    nothing, and documents' planning state is left alone.
+    nothing, and documents' planning state is left alone. Review decisions apply as in `plan`:
+    a waiting document's row is held, a dropped one is left out, and with `review` a document
+    never reviewed whose labels are not confident enough opens a review.
     """
-    entries = []
+    decisions = {(r.doc_id, r.version): r for r in store.reviews(status=None)}
+    entries, held, opened = [], [], []
     for doc in docs:
         if not doc.status.in_force:
             continue
         version = document_version(doc)
+        decision = decisions.get((doc.id, version))
+        if decision is not None and decision.status in CLOSED_REVIEWS:
+            continue
         try:
-            targeting = cache.get(doc, version, labeller)
+            targeting = decision.targeting if decision is not None else cache.get(doc, version, labeller)
         except Exception as exc:  # one bad document must not stop the others
             logger.warning("push labeller failed on %s: %s", doc.id, mask_error(f"{type(exc).__name__}: {exc}"))
             continue
         reason = match(profile, targeting)
-        if reason is not None:
-            entries.append(_entry(doc, version, reason, False, None))
-    added = store.enqueue_backfill(entries)
+        if reason is None:
+            continue
+        entry = _entry(doc, version, reason, False, None)
+        hold = review.hold(doc.id, version, targeting, 1) if (decision is None and review is not None) else None
+        if hold is not None:
+            opened.append(hold)
+        if hold is not None or (decision is not None and decision.status == "waiting"):
+            held.append(entry)
+        else:
+            entries.append(entry)
+    added = store.enqueue_backfill(entries, held, opened)
     logger.info("push backfill for profile %s: %d messages enqueued", profile.profile_id, added)
     return added
 
@@ -173,6 +236,7 @@ def plan_pending(
     get_document: Callable[[str], Document | None],
     labeller: Labeller | None = None,
     profiles: Iterable[Profile] | None = None,
+    review: ReviewPolicy | None = None,
 ) -> PlanResult:
     """Plan every document noted (ingested) but not planned yet, in its current version."""
     pending = store.unplanned_documents()
@@ -188,5 +252,6 @@ def plan_pending(
             docs[doc_id] = doc
         else:
             docs[doc_id] = doc
-    result = plan(store, docs.values(), labeller, profiles, get_document)
-    return PlanResult(result.documents, result.enqueued, result.revised, {**skipped, **result.skipped}, result.errors)
+    result = plan(store, docs.values(), labeller, profiles, get_document, review=review)
+    return PlanResult(result.documents, result.enqueued, result.revised, {**skipped, **result.skipped}, result.errors,
+                      result.held)  # fmt: skip

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 
 from corpus.models import ChoiceEnum
 from corpus.push.profiles import Profile
+from corpus.push.targeting import Targeting
 from qa_service.privacy import mask_personal
 
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+# `held`: planned but waiting for an operator's review (先审后发); delivery never claims it.
+OUTBOX_STATUSES = ("held", "pending", "sent", "failed")
+# A review is `waiting` until approved or dropped; `superseded` when a newer version of the text was planned.
+REVIEW_STATUSES = ("waiting", "approved", "dropped", "superseded")
 MAX_ERROR_CHARS = 300
 
 
@@ -104,6 +108,21 @@ class PushMessage:
     revised: bool
     attempts: int
     contact: Contact
+
+
+@dataclass(frozen=True)
+class Review:
+    """One planned document version waiting for (or decided by) an operator, with the labels it is matched on."""
+
+    doc_id: str
+    version: str
+    targeting: Targeting
+    reasons: tuple[str, ...]  # why it waits, Chinese
+    reach: int  # profiles matched when it was (re)planned
+    status: str = "waiting"
+    corrected: bool = False
+    created: float = 0.0
+    decided: float | None = None
 
 
 @dataclass(frozen=True)
@@ -217,4 +236,18 @@ def inbox_item_from_row(r: sqlite3.Row) -> InboxItem:
         evidence=tuple(json.loads(r["evidence"])),
         revised=bool(r["revised"]),
         delivered=r["delivered"],
+    )
+
+
+def review_from_row(r: sqlite3.Row) -> Review:
+    return Review(
+        doc_id=r["doc_id"],
+        version=r["version"],
+        targeting=Targeting.from_dict(json.loads(r["labels"])),
+        reasons=tuple(json.loads(r["reasons"])),
+        reach=r["reach"],
+        status=r["status"],
+        corrected=bool(r["corrected"]),
+        created=r["created"],
+        decided=r["decided"],
     )

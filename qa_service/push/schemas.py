@@ -134,11 +134,17 @@ class PlanOut(BaseModel):
     revised: list[str]
     skipped: dict[str, str]
     errors: dict[str, str]
+    held: list[str] = Field(default_factory=list, description="待人工审核（先审后发）的文件编号")
 
     @classmethod
     def of(cls, r: PlanResult) -> PlanOut:
         return cls(
-            documents=r.documents, enqueued=r.enqueued, revised=list(r.revised), skipped=r.skipped, errors=r.errors
+            documents=r.documents,
+            enqueued=r.enqueued,
+            revised=list(r.revised),
+            skipped=r.skipped,
+            errors=r.errors,
+            held=list(r.held),
         )
 
 
@@ -187,3 +193,90 @@ class StatusOut(BaseModel):
     profiles: int
     unplanned_documents: int
     failures: list[FailureOut]
+
+
+# -- the review step (先审后发) -------------------------------------------------------------------
+class JurisdictionIn(BaseModel):
+    model_config = _STRICT
+    level: str = Field(description="national（全国）、provincial（省级）、municipal（市级）或 district（区县级）")
+    province: str | None = Field(None, description="例如 山东省")
+    city: str | None = Field(None, description="例如 济南市")
+    district: str | list[str] | None = Field(None, description="例如 历城区；可为多个")
+
+
+class LabelsIn(BaseModel):
+    """Corrected labels, as in push-dev's doc_labels.jsonl; every group needs a quote from the text."""
+
+    model_config = _STRICT
+    audience: list[str] = Field(default_factory=list, max_length=2, description="resident 和/或 enterprise")
+    jurisdiction: JurisdictionIn
+    groups: list[str] = Field(default_factory=list, max_length=len(GROUPS), description="适用群体（见分类表）")
+    evidence: dict[str, str] = Field(default_factory=dict, description="群体 -> 原文中逐字出现的依据")
+    topics: list[str] = Field(default_factory=list, max_length=len(TOPICS), description="主题（见分类表）")
+    expired: bool = Field(False, description="文件已失效或被替代")
+
+
+class LabelsOut(BaseModel):
+    audience: list[str]
+    jurisdiction: dict[str, Any]
+    groups: list[str]
+    topics: list[str]
+    expired: bool
+
+
+class ReachOut(BaseModel):
+    """Who would be reached, without contact details."""
+
+    total: int
+    by_area: dict[str, int]
+    by_kind: dict[str, int]
+    sample: list[str] = Field(description="部分订阅用户编号（不含联系方式）")
+
+
+class ReviewOut(BaseModel):
+    doc_id: str
+    version: str
+    title: str
+    doc_number: str | None
+    labels: LabelsOut
+    evidence: dict[str, str]
+    confidence: float | None
+    reasons: list[str] = Field(description="待审核的原因")
+    reach: ReachOut
+    corrected: bool
+    created: str
+
+
+class ReviewListOut(BaseModel):
+    total: int
+    items: list[ReviewOut]
+
+
+class DecisionOut(BaseModel):
+    doc_id: str
+    version: str
+    status: str
+    released: int = Field(0, description="转为待发送的推送条数")
+    deleted: int = Field(0, description="删除的推送条数")
+    held: int = Field(0, description="仍待审核的推送条数")
+
+
+class PreviewIn(BaseModel):
+    model_config = _STRICT
+    doc_id: str | None = Field(None, description="政策库中的文件编号")
+    document: dict[str, Any] | None = Field(None, description="尚未导入的文件（格式同导入接口的 documents 元素）")
+
+
+class SampleReason(BaseModel):
+    profile_id: str
+    reason: str
+
+
+class PreviewOut(BaseModel):
+    doc_id: str
+    labels: LabelsOut
+    evidence: dict[str, str]
+    confidence: float | None
+    review_reasons: list[str] = Field(description="按当前设置需人工审核的原因；为空则自动发送")
+    reach: ReachOut
+    sample_reasons: list[SampleReason]

@@ -11,11 +11,13 @@ import logging
 import re
 from typing import Any
 
-from corpus.metadata import MUNICIPALITIES, PROVINCES
+from corpus import regions
 from corpus.push.profiles import Profile
 from corpus.push.taxonomy import GROUPS, KIND_LABELS, TOPICS, Audience
+from corpus.regions import MUNICIPALITIES, PROVINCES
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.push.delivery import DeliveryReport, deliver
+from qa_service.push.gate import ReviewPolicy
 from qa_service.push.planner import (
     Labeller,
     PlanResult,
@@ -35,8 +37,8 @@ logger = logging.getLogger(__name__)
 MAX_DESCRIPTION_CHARS = 500
 MAX_PLAN_DOCS = 500
 
-# Cities, districts and streets are checked for form only (the full list lives in ../shared,
-# which the service must not need at run time); provinces against the one list in corpus.metadata.
+# Provinces, cities and districts are checked against the national division table (corpus.regions,
+# GB/T 2260); streets for form only (their list lives in ../shared, not needed at run time).
 _PLACE = re.compile(r"^[\u4e00-\u9fff·]{2,30}$")
 _CITY_SUFFIX = ("市", "州", "盟", "地区")
 _DISTRICT_SUFFIX = ("区", "县", "市", "旗")
@@ -88,6 +90,14 @@ def _region(body: ProfileIn) -> tuple[str | None, str | None, str | None, str | 
         raise _invalid("填写区县时请同时填写省份和城市。")
     if street is not None and city is None:
         raise _invalid("填写街道时请同时填写省份和城市。")
+    if city is not None and province is not None and regions.city_named(city, province) is None:
+        raise _invalid(f"城市“{city}”不是{province}的地级行政区，请填写全称，例如“济南市”“恩施土家族苗族自治州”。")
+    if district is not None and province is not None and city is not None:
+        county = regions.county_named(district, province, city)
+        if county is not None:
+            district = county.name  # a former name (济阳县) becomes today's (济阳区)
+        elif regions.counties_of(province, city):  # cities without counties (中山市) take any name
+            raise _invalid(f"区县“{district}”不是{city}的区县，请填写全称，例如“历城区”“平阴县”。")
     return province, city, district, street
 
 
@@ -189,11 +199,18 @@ def labeller(state: AppState) -> Labeller:
     if state.push_labeller is not None:
         return state.push_labeller
     try:
-        state.push_labeller = default_labeller()
+        # learned topics and audience with a confidence when the served index has the models' e5 encoder
+        state.push_labeller = default_labeller(getattr(state.snapshot().index, "encoder", None))
     except ImportError as exc:
         logger.error("%s", exc)
         raise ApiError(ErrorCode.PUSH_UNAVAILABLE, "推送标注模块未就绪，暂时无法生成推送，请联系运维人员。") from None
     return state.push_labeller
+
+
+def review_policy(state: AppState) -> ReviewPolicy | None:
+    """The review gate of the settings (先审后发), or None when `push_review` is off: every match is sent."""
+    s = state.settings
+    return ReviewPolicy(s.push_auto_threshold, s.push_review_min_profiles) if s.push_review else None
 
 
 def backfill_profile(state: AppState, profile: Profile) -> None:
@@ -205,7 +222,7 @@ def backfill_profile(state: AppState, profile: Profile) -> None:
         return
     try:
         docs = list(state.snapshot().index.documents.values())
-        backfill(state.push_store, profile, docs, labeller(state), state.push_labels)
+        backfill(state.push_store, profile, docs, labeller(state), state.push_labels, review_policy(state))
     except Exception as exc:  # ApiError from a missing labeller included
         logger.warning("push backfill for profile %s failed (%s)", profile.profile_id, type(exc).__name__)
 
@@ -215,7 +232,7 @@ def plan_requested(state: AppState, doc_ids: list[str] | None) -> PlanResult:
     index = state.snapshot().index
     label = labeller(state)
     if not doc_ids:
-        return plan_pending(state.push_store, index.get_document, label)
+        return plan_pending(state.push_store, index.get_document, label, review=review_policy(state))
     if len(doc_ids) > MAX_PLAN_DOCS:
         raise ApiError(ErrorCode.INVALID_REQUEST, f"一次最多为 {MAX_PLAN_DOCS} 个文件生成推送。")
     if any(not isinstance(i, str) or not DOC_ID.match(i) for i in doc_ids):
@@ -225,7 +242,8 @@ def plan_requested(state: AppState, doc_ids: list[str] | None) -> PlanResult:
     if missing:
         shown = "、".join(_shown(i) for i in missing[:5])
         raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND, f"以下文件不存在：{shown}。")
-    return plan(state.push_store, [d for d in docs if d is not None], label, None, index.get_document)
+    docs_found = [d for d in docs if d is not None]
+    return plan(state.push_store, docs_found, label, None, index.get_document, review=review_policy(state))
 
 
 def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResult | None:
@@ -245,7 +263,7 @@ def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResul
         state.push_store.note_documents((d.id, document_version(d), d.id in revised) for d in docs)
         if not state.settings.push_plan_on_ingest:
             return None
-        return plan(state.push_store, docs, labeller(state), None, index.get_document, revised)
+        return plan(state.push_store, docs, labeller(state), None, index.get_document, revised, review_policy(state))
     except Exception as exc:  # ApiError from a missing labeller included
         logger.warning(
             "push planning after ingest failed (%s); %d documents stay queued", type(exc).__name__, len(docs)

@@ -8,7 +8,8 @@ Every write is one `BEGIN IMMEDIATE … COMMIT` transaction, so a process killed
 leaves each row either fully written or not at all. The outbox key (profile, document,
 version) is UNIQUE, which is what makes planning idempotent; the claim lease and the
 per-row "sent" commit are what make delivery resumable (see `qa_service.push.delivery`).
-The rows' dataclasses live in `qa_service.push.records`.
+The rows' dataclasses live in `qa_service.push.records`, the tables in `qa_service.push.schema`,
+the review step's SQL in `qa_service.push.review_store`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from qa_service.push.records import (
     InboxItem,
     OutboxEntry,
     PushMessage,
+    Review,
     Subscriber,
     hash_token,
     inbox_item_from_row,
@@ -38,76 +40,12 @@ from qa_service.push.records import (
     profile_values,
     subscriber_from_row,
 )
+from qa_service.push.review_store import ReviewTables
+from qa_service.push.schema import create_schema
 from qa_service.store import make_private, open_sqlite
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (
-    id TEXT PRIMARY KEY,
-    token_hash TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    province TEXT,
-    city TEXT,
-    district TEXT,
-    street TEXT,
-    groups TEXT NOT NULL,
-    topics TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    channel TEXT NOT NULL,
-    address TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS push_documents (
-    doc_id TEXT NOT NULL,
-    version TEXT NOT NULL,
-    revised INTEGER NOT NULL DEFAULT 0,
-    noted REAL NOT NULL,
-    planned REAL,
-    enqueued INTEGER,
-    PRIMARY KEY (doc_id, version)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
-    doc_id TEXT NOT NULL,
-    doc_version TEXT NOT NULL,
-    revised INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    doc_number TEXT,
-    link TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    not_before REAL NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_until REAL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    sent REAL,
-    UNIQUE (profile_id, doc_id, doc_version)
-);
-CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, id);
-CREATE TABLE IF NOT EXISTS inbox (
-    key TEXT PRIMARY KEY,
-    profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
-    doc_id TEXT NOT NULL,
-    doc_version TEXT NOT NULL,
-    revised INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    doc_number TEXT,
-    link TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    delivered REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inbox_by_profile ON inbox (profile_id, delivered);
-"""
 
-
-class PushStore:
+class PushStore(ReviewTables):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         memory = self.path == ":memory:"
@@ -124,7 +62,7 @@ class PushStore:
                 # order, so at worst a "sent" mark is lost and that message is re-sent with the same key.
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            create_schema(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -225,31 +163,44 @@ class PushStore:
         )
 
     # -- outbox -------------------------------------------------------------------------
-    def enqueue(self, doc_id: str, version: str, entries: Iterable[OutboxEntry]) -> int:
+    def enqueue(self, doc_id: str, version: str, entries: Iterable[OutboxEntry], hold: Review | None = None) -> int:
         """Insert the rows of one planned document and mark it planned, atomically; returns rows added.
 
         INSERT OR IGNORE on the UNIQUE (profile, document, version): planning the same version
-        again adds nothing, whatever state the earlier rows are in.
+        again adds nothing, whatever state the earlier rows are in. With `hold` the rows are
+        `held` and the review is opened in the same transaction (see `ReviewTables`); either
+        way, waiting reviews of the document's other versions are superseded.
         """
         now = time.time()
         with self._tx() as db:
-            added = self._insert(db, entries, now)
+            self._supersede(db, doc_id, version, now)
+            if hold is not None:
+                self._open_review(db, hold, now)
+            added = self._insert(db, entries, now, "held" if hold is not None else "pending")
             self._mark_planned(db, doc_id, version, added, now)
         return added
 
-    def enqueue_backfill(self, entries: Iterable[OutboxEntry]) -> int:
-        """Insert rows for one new or changed subscriber, leaving documents' planning state alone."""
+    def enqueue_backfill(
+        self, entries: Iterable[OutboxEntry], held: Iterable[OutboxEntry] = (), reviews: Iterable[Review] = ()
+    ) -> int:
+        """Insert rows for one new or changed subscriber, leaving documents' planning state alone.
+
+        `held` rows wait for their document's review; `reviews` are opened for documents that had none.
+        """
+        now = time.time()
         with self._tx() as db:
-            return self._insert(db, entries, time.time())
+            for r in reviews:
+                self._open_review(db, r, now)
+            return self._insert(db, entries, now) + self._insert(db, held, now, "held")
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, entries: Iterable[OutboxEntry], now: float) -> int:
+    def _insert(db: sqlite3.Connection, entries: Iterable[OutboxEntry], now: float, status: str = "pending") -> int:
         added = 0
         for e in entries:
             cur = db.execute(
                 "INSERT OR IGNORE INTO outbox (key, profile_id, doc_id, doc_version, revised, title, doc_number,"
-                " link, reason, evidence, created, updated)"
-                " SELECT ?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM profiles WHERE id = ?)",
+                " link, reason, evidence, status, created, updated)"
+                " SELECT ?,?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM profiles WHERE id = ?)",
                 (
                     e.key,
                     e.profile_id,
@@ -261,6 +212,7 @@ class PushStore:
                     e.link,
                     e.reason,
                     json.dumps(list(e.evidence), ensure_ascii=False),
+                    status,
                     now,
                     now,
                     e.profile_id,  # a profile deleted meanwhile gets nothing

@@ -145,7 +145,7 @@ _FIELD_PROBLEMS = {
 }
 
 
-def _checked_document(n: int, raw: object) -> Document:
+def checked_document(n: int, raw: object) -> Document:
     """The n-th document of a batch, or a Chinese 422 naming the field and what it must be."""
     try:
         doc = Document.from_dict(raw)  # type: ignore[arg-type]
@@ -176,7 +176,7 @@ def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
     docs = []
     seen: set[str] = set()
     for n, raw in enumerate(body.documents, 1):
-        doc = _checked_document(n, raw)
+        doc = checked_document(n, raw)
         if doc.id in seen:
             raise ApiError(ErrorCode.INVALID_REQUEST, f"第 {n} 个文件的 id 与本批中前面的文件重复。")
         seen.add(doc.id)

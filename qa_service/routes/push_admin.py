@@ -1,13 +1,29 @@
-"""Precise push admin jobs over HTTP (admin key): plan, deliver, status, requeue failed sends."""
+"""Precise push admin jobs over HTTP (admin key): plan, deliver, status, requeue failed sends, and the
+review step (先审后发): the queue, approve, drop, corrected labels and their export, preview."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
 
-from qa_service.push import service
-from qa_service.push.schemas import DeliverIn, DeliverOut, FailureOut, PlanIn, PlanOut, StatusOut
+from qa_service.push import review, service
+from qa_service.push.schemas import (
+    DecisionOut,
+    DeliverIn,
+    DeliverOut,
+    FailureOut,
+    LabelsIn,
+    PlanIn,
+    PlanOut,
+    PreviewIn,
+    PreviewOut,
+    ReviewListOut,
+    ReviewOut,
+    StatusOut,
+)
+from qa_service.routes.admin import checked_document
 from qa_service.routes.deps import StateDep, require_admin
 
 router = APIRouter(prefix="/api/admin/push", tags=["管理"], dependencies=[Depends(require_admin)])
@@ -40,3 +56,42 @@ def status_route(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 5
 @router.post("/requeue-failed", summary="把发送失败的推送重新排队（渠道故障排除后）")
 def requeue_route(state: StateDep) -> dict[str, int]:
     return {"requeued": state.push_store.requeue_failed()}
+
+
+# -- the review step (先审后发) -----------------------------------------------------------------
+DocId = Annotated[str, Path(description="文件编号")]
+
+
+@router.get("/review", response_model=ReviewListOut, summary="待审核的推送：标注、依据、置信度、原因与覆盖人群")
+def review_list_route(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> ReviewListOut:
+    return review.waiting(state, limit)
+
+
+@router.post("/review/{doc_id}/approve", response_model=DecisionOut, summary="批准发送（下次发送时逐条送达一次）")
+def review_approve_route(doc_id: DocId, state: StateDep) -> DecisionOut:
+    return review.approve(state, doc_id)
+
+
+@router.post("/review/{doc_id}/drop", response_model=DecisionOut, summary="撤下不发（删除待审核的推送，保留决定）")
+def review_drop_route(doc_id: DocId, state: StateDep) -> DecisionOut:
+    return review.drop(state, doc_id)
+
+
+@router.put("/review/{doc_id}/labels", response_model=ReviewOut, summary="修正标注并重新匹配（仍待审核）")
+def review_labels_route(doc_id: DocId, body: LabelsIn, state: StateDep) -> ReviewOut:
+    return review.correct(state, doc_id, body)
+
+
+@router.get("/corrections/export", summary="导出标注修正（JSONL，doc_labels.jsonl 格式，可作训练数据）")
+def corrections_export_route(state: StateDep) -> StreamingResponse:
+    return StreamingResponse(
+        review.export_corrections(state),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="doc_labels_corrections.jsonl"'},
+    )
+
+
+@router.post("/preview", response_model=PreviewOut, summary="预览推送对象与原因（不保存、不发送）")
+def preview_route(body: PreviewIn, state: StateDep) -> PreviewOut:
+    doc = checked_document(1, body.document) if body.document is not None else None
+    return review.preview(state, body.doc_id, doc)

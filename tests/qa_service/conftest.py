@@ -169,6 +169,7 @@ def make_settings(tmp_path, **overrides) -> Settings:
         rate_limit_burst=1000,
         push_backfill=False,  # push tests start from empty outboxes; push/test_backfill.py turns it on
         push_deliver_interval_seconds=0,  # tests deliver explicitly; push/test_delivery covers the scheduler
+        push_review=False,  # push tests send what they plan; push/test_review.py turns the review step on
     )
     base.update(overrides)
     return Settings(**base)

@@ -149,7 +149,8 @@ def _graduate_policy(n: int) -> dict:
 
 def test_sigkill_during_delivery_then_restart_delivers_every_message_exactly_once(tmp_path, services):
     # A short lease: rows a killed delivery had claimed are taken again by the next run.
-    env = {"QA_PUSH_LEASE_SECONDS": "0.5", "QA_PUSH_RETRY_SECONDS": "0"}
+    # The review step is off: every planned push is sent (push/test_review.py covers held rows).
+    env = {"QA_PUSH_LEASE_SECONDS": "0.5", "QA_PUSH_RETRY_SECONDS": "0", "QA_PUSH_REVIEW": "false"}
     svc = services(tmp_path, **env)
     assert svc.wait_ready(), svc.stderr[-3000:]
     tokens = []

@@ -249,7 +249,7 @@ def test_hostile_strings_are_4xx_never_500(api, push_state, field, value):
     else:
         assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
         assert CJK.search(r.json()["error"]["message"])
-    assert push_state.push_store.status_counts() == {"pending": 0, "sent": 0, "failed": 0}  # tables intact
+    assert push_state.push_store.status_counts() == {"held": 0, "pending": 0, "sent": 0, "failed": 0}  # tables intact
 
 
 @pytest.mark.parametrize("value", ["\x00", "a" * 10_000, "../../etc/passwd", "'; DROP TABLE outbox; --"])
@@ -286,11 +286,13 @@ def test_plan_deliver_inbox_and_status_end_to_end(api):
     assert r.status_code == 200, r.text
     # newcomer: 创业担保贷款 (topic) + 居住证 (group); elder: 高龄津贴; the Shenzhen profile: nothing.
     # jn-jzz-2019 supersedes the 2015 version in this library, so it goes out as a revision.
-    assert r.json() == {"documents": 3, "enqueued": 3, "revised": ["jn-jzz-2019"], "skipped": {}, "errors": {}}
+    assert r.json() == {
+        "documents": 3, "enqueued": 3, "revised": ["jn-jzz-2019"], "skipped": {}, "errors": {}, "held": []
+    }  # fmt: skip
     assert api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)}).json()["enqueued"] == 0
 
     status = api.get("/api/admin/push/status", headers=ADMIN).json()
-    assert status["outbox"] == {"pending": 3, "sent": 0, "failed": 0} and status["profiles"] == 3
+    assert status["outbox"] == {"held": 0, "pending": 3, "sent": 0, "failed": 0} and status["profiles"] == 3
 
     assert api.post("/api/admin/push/deliver", headers=ADMIN, json={"limit": 2}).json()["sent"] == 2
     assert api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 1
@@ -423,7 +425,7 @@ def test_failed_deliveries_are_reported_without_personal_data_and_logs_stay_clea
     second = api.post("/api/admin/push/deliver", headers=ADMIN).json()  # retry delay 0, 2 attempts max
     assert second["failed"] == 4 and all(f["final"] for f in second["failures"])
     status = api.get("/api/admin/push/status", headers=ADMIN).json()
-    assert status["outbox"] == {"pending": 0, "sent": 0, "failed": 4} and len(status["failures"]) == 4
+    assert status["outbox"] == {"held": 0, "pending": 0, "sent": 0, "failed": 4} and len(status["failures"]) == 4
     assert all(f["attempts"] == 2 and "ConnectionError" in f["error"] for f in status["failures"])
     assert api.post("/api/admin/push/requeue-failed", headers=ADMIN).json() == {"requeued": 4}
     api.delete("/api/profiles/me", headers=bearer(token))

@@ -56,7 +56,7 @@ def test_deliver_sends_each_message_once_and_a_second_run_sends_nothing(planned)
     report = deliver(planned, ch, limit=100)
     assert (report.sent, report.retrying, report.failed) == (6, 0, 0)
     assert sorted(ch.calls) == sorted(all_keys(planned))
-    assert planned.status_counts() == {"pending": 0, "sent": 6, "failed": 0}
+    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 6, "failed": 0}
     assert deliver(planned, ch).sent == 0 and len(ch.calls) == 6
 
 
@@ -87,7 +87,7 @@ def test_killed_between_rows_the_rerun_sends_exactly_the_rest(planned):
     assert deliver(planned, second, clock=lambda: clock[0], lease_seconds=60).sent == 1
     sent = first.calls + second.calls
     assert sorted(sent) == sorted(all_keys(planned))  # nothing lost, nothing sent twice
-    assert planned.status_counts() == {"pending": 0, "sent": 6, "failed": 0}
+    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 6, "failed": 0}
 
 
 def test_killed_after_sending_before_marking_resends_once_with_the_same_key(planned):
@@ -185,7 +185,7 @@ def test_failed_sends_are_retried_with_back_off_then_marked_failed(planned, capl
     [failure] = last.failures
     assert failure.final and failure.attempts == 3 and failure.profile_id == "p-parent"
     assert "ConnectionError" in failure.error and "13812345678" not in failure.error
-    assert planned.status_counts() == {"pending": 0, "sent": 5, "failed": 1}
+    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 5, "failed": 1}
     [stored] = planned.failures()
     assert stored.attempts == 3 and stored.doc_id == "edu"
     clock[0] = 1000.0

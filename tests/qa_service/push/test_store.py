@@ -100,7 +100,7 @@ def test_outbox_key_is_unique_per_profile_document_and_version(store):
     assert store.enqueue("emp", "v1", [entry("p-a"), entry("p-b")]) == 2
     assert store.enqueue("emp", "v1", [entry("p-a"), entry("p-b")]) == 0  # INSERT OR IGNORE
     assert store.enqueue("emp", "v2", [entry("p-a", version="v2", revised=True)]) == 1
-    assert store.status_counts() == {"pending": 3, "sent": 0, "failed": 0}
+    assert store.status_counts() == {"held": 0, "pending": 3, "sent": 0, "failed": 0}
     assert store.is_planned("emp", "v1") and store.is_planned("emp", "v2")
 
     # The constraint itself is in the schema, not only in the INSERT OR IGNORE.
