@@ -141,13 +141,14 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             "dense": getattr(snap.index, "encoder", None) is not None,
         }
 
-    app.add_middleware(MetricsMiddleware, state=lambda: getattr(app.state, "qa", None))  # type: ignore[arg-type]
     app.add_middleware(  # type: ignore[arg-type]
         Guard,
         max_bytes=settings.max_body_bytes,
         admin_max_bytes=settings.max_admin_body_bytes,
         body_timeout_s=settings.request_body_timeout_s,
     )
+    # Added last, so outermost: it also sees the Guard's own 413 / 408 / 500 answers.
+    app.add_middleware(MetricsMiddleware, state=lambda: getattr(app.state, "qa", None))  # type: ignore[arg-type]
     return app
 
 

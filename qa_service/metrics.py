@@ -8,6 +8,7 @@ grow the series without bound and could carry what a resident typed.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -71,8 +72,15 @@ class _StateCollector(Collector):
         yield outbox
 
 
+access_logger = logging.getLogger("qa_service.access")
+
+
 class MetricsMiddleware:
-    """Times every HTTP request and counts it under its route template, in the metrics of `state()`."""
+    """Times every HTTP request, counts it under its route template in the metrics of `state()`, and
+    writes the access log line `GET /api/search 200 3ms`: no query string, no client address.
+
+    Outermost, so the Guard's own answers (413, 408, the last-resort 500) are counted and logged too.
+    """
 
     def __init__(self, app: ASGIApp, state: Callable[[], Any]) -> None:
         self.app = app
@@ -83,7 +91,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # an exception before the response starts becomes the Guard's 500
+        status = 500  # what the server answers if the app fails before starting a response
 
         async def recording_send(msg: Message) -> None:
             nonlocal status
@@ -94,9 +102,19 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
+            seconds = time.perf_counter() - started
+            method = str(scope.get("method", ""))
+            access_logger.info("%s %s %d %.0fms", method, _printable(scope.get("path", "")), status, seconds * 1000)
             state = self.state()
             if state is not None:  # before the lifespan has built the state there is nothing to count into
                 route = getattr(scope.get("route"), "path", None) or "unmatched"
-                method = str(scope.get("method", ""))
                 state.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
-                state.metrics.latency.labels(method=method, route=route).observe(time.perf_counter() - started)
+                state.metrics.latency.labels(method=method, route=route).observe(seconds)
+
+
+def _printable(path: str, limit: int = 200) -> str:
+    """The path as one short log line: a decoded %0A cannot start a forged line. Non-printing
+    characters become spaces (not "?", which would read as a query string), so a number written
+    with odd separators is still one number to the masking formatter."""
+    clean = "".join(c if c.isprintable() else " " for c in path)
+    return clean if len(clean) <= limit else clean[:limit] + "…"

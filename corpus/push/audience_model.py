@@ -20,7 +20,6 @@ log loss breaking ties) and returns the inner out-of-fold probabilities it chose
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from corpus.models import Document
+from corpus.push.artifacts import load_artifact, save_artifact
 from corpus.push.audience import audience_cues
 from corpus.push.groups import groups_of
 from corpus.push.taxonomy import BUSINESS_GROUPS, Audience
@@ -212,8 +212,6 @@ class AudienceModel:
 
     def save(self, stem: str | Path) -> tuple[Path, Path]:
         """Write `<stem>.json` and `<stem>.npy` (each via a temp file renamed into place)."""
-        stem = Path(stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": FORMAT_VERSION,
             "sides": [s.value for s in SIDES],
@@ -223,31 +221,17 @@ class AudienceModel:
             "bias": [float(b) for b in self.bias],
             "info": self.info,
         }
-        js, npy = stem.with_suffix(".json"), stem.with_suffix(".npy")
-        tmp_npy = npy.with_name(npy.stem + ".tmp.npy")
-        np.save(tmp_npy, self.weights.astype(np.float32), allow_pickle=False)
-        tmp_json = js.with_suffix(".json.tmp")
-        tmp_json.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp_npy.replace(npy)
-        tmp_json.replace(js)
-        return js, npy
+        return save_artifact(stem, meta, self.weights)
 
     @classmethod
     def load(cls, stem: str | Path) -> AudienceModel:
-        stem = Path(stem)
-        js, npy = stem.with_suffix(".json"), stem.with_suffix(".npy")
-        for p in (js, npy):
-            if not p.is_file():
-                raise FileNotFoundError(f"audience model file not found: {p}")
-        meta = json.loads(js.read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{js}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        meta, weights, js = load_artifact(stem, "audience model", FORMAT_VERSION)
         if tuple(meta.get("hand_features") or ()) != HAND_FEATURES:
             raise ValueError(
                 f"{js}: hand features differ from this code's; rebuild with {meta.get('info', {}).get('rebuild')}"
             )
         return cls(
-            weights=np.load(npy, allow_pickle=False).astype(np.float32),
+            weights=weights,
             bias=np.asarray(meta["bias"], dtype=np.float32),
             embedding_dim=int(meta["embedding_dim"]),
             threshold=float(meta["threshold"]),

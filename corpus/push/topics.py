@@ -20,7 +20,6 @@ Saved as `<stem>.json` (taxonomy, threshold, bias, provenance) + `<stem>.npy` (w
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from corpus.chunking import chunk_document
 from corpus.models import Document
+from corpus.push.artifacts import load_artifact, save_artifact
 from corpus.push.taxonomy import TOPICS
 from corpus.push.topic_rules import rule_topics, topic_scores
 
@@ -174,8 +174,6 @@ class TopicModel:
 
     def save(self, stem: str | Path) -> tuple[Path, Path]:
         """Write `<stem>.json` and `<stem>.npy` (each via a temp file renamed into place)."""
-        stem = Path(stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": FORMAT_VERSION,
             "head": self.head,
@@ -187,27 +185,13 @@ class TopicModel:
             "bias": [float(b) for b in self.bias],
             "info": self.info,
         }
-        js, npy = stem.with_suffix(".json"), stem.with_suffix(".npy")
-        tmp_npy = npy.with_name(npy.stem + ".tmp.npy")
-        np.save(tmp_npy, self.weights.astype(np.float32), allow_pickle=False)
-        tmp_json = js.with_suffix(".json.tmp")
-        tmp_json.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp_npy.replace(npy)
-        tmp_json.replace(js)
-        return js, npy
+        return save_artifact(stem, meta, self.weights)
 
     @classmethod
     def load(cls, stem: str | Path) -> TopicModel:
-        stem = Path(stem)
-        js, npy = stem.with_suffix(".json"), stem.with_suffix(".npy")
-        for p in (js, npy):
-            if not p.is_file():
-                raise FileNotFoundError(f"topic model file not found: {p}")
-        meta = json.loads(js.read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{js}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        meta, weights, _ = load_artifact(stem, "topic model", FORMAT_VERSION)
         return cls(
-            weights=np.load(npy, allow_pickle=False).astype(np.float32),
+            weights=weights,
             bias=np.asarray(meta["bias"], dtype=np.float32),
             threshold=float(meta["threshold"]),
             topics=tuple(meta["topics"]),
