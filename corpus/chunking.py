@@ -102,13 +102,13 @@ def _short_label(s: str, limit: int = 30) -> str:
     return label[:limit].strip(_WS)
 
 
-def _paragraphs(text: str) -> list[tuple[int, int]]:
-    """Spans of non-blank paragraphs, whitespace-trimmed."""
+def _paragraphs(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
+    """Spans of non-blank paragraphs of text[lo:hi], whitespace-trimmed."""
     spans: list[tuple[int, int]] = []
-    pos = 0
-    n = len(text)
+    pos = lo
+    n = len(text) if hi is None else hi
     while pos < n:
-        nl = text.find("\n", pos)
+        nl = text.find("\n", pos, n)
         line_end = n if nl < 0 else nl
         # Only long lines need inner splitting (one-line notices); short ones are paragraphs already.
         if line_end - pos > 80:
@@ -181,6 +181,12 @@ def chunk_document(doc: Document, max_chars: int = 300, min_chars: int = 40) -> 
 
     `doc.text[p.start:p.end] == p.text` for every passage. A merged passage takes the
     heading path of its first piece with body text.
+
+    A document assembled from source rows (a law from its articles) lists them in
+    `metadata["source_spans"]` (`{"id", "start", "end", "path"}`, in text order): each
+    span is chunked on its own, so two rows never share a passage (a long one may still
+    split), and its passages carry the row's id in `source_ids` and its path (chapter,
+    第X条) in front of their heading path. Other documents' passages carry the document id.
     """
     if not isinstance(max_chars, int) or max_chars < MIN_MAX_CHARS:
         raise ValueError(f"max_chars must be an int >= {MIN_MAX_CHARS}, got {max_chars!r}")
@@ -189,9 +195,67 @@ def chunk_document(doc: Document, max_chars: int = 300, min_chars: int = 40) -> 
     text = doc.text
     if not text or not text.strip():
         return []
+    out: list[tuple[_Piece, tuple[str, ...]]] = []
+    spans = source_spans(doc)
+    if spans is None:
+        out = [(p, (doc.id,)) for p in _pieces(text, 0, len(text), max_chars, min_chars)]
+    else:
+        for sid, s0, e0, base in spans:
+            for p in _pieces(text, s0, e0, max_chars, min_chars):
+                # the row's own path first; a heading the chunker found again inside it is not repeated
+                p.path = (*base, *(h for h in p.path if h not in base))
+                out.append((p, (sid,)))
+    return [
+        Passage(
+            id=f"{doc.id}#{i}",
+            doc_id=doc.id,
+            position=i,
+            text=text[p.start : p.end],
+            start=p.start,
+            end=p.end,
+            title=doc.title,
+            heading_path=p.path,
+            source_ids=ids,
+        )
+        for i, (p, ids) in enumerate(out)
+    ]
 
+
+def source_spans(doc: Document) -> list[tuple[str, int, int, tuple[str, ...]]] | None:
+    """The source rows a document was assembled from, checked: (id, start, end, path) in text order.
+
+    None when the document is one source row (a policy); a malformed list raises ValueError
+    naming the document, since silently chunking it whole would merge its rows.
+    """
+    raw = doc.metadata.get("source_spans")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise ValueError(f"document {doc.id!r}: metadata source_spans must be a list, got {type(raw).__name__}")
+    out: list[tuple[str, int, int, tuple[str, ...]]] = []
+    last = 0
+    for i, sp in enumerate(raw):
+        ok = isinstance(sp, dict) and isinstance(sp.get("id"), str) and sp["id"]
+        s0, e0 = (sp.get("start"), sp.get("end")) if isinstance(sp, dict) else (None, None)
+        ok = ok and isinstance(s0, int) and isinstance(e0, int) and last <= s0 < e0 <= len(doc.text)
+        path = sp.get("path", []) if isinstance(sp, dict) else None
+        ok = ok and isinstance(path, list) and all(isinstance(h, str) for h in path)
+        if not ok:
+            raise ValueError(
+                f"document {doc.id!r}: source_spans[{i}] must be {{id, start, end, path}} in text order "
+                f"within the text ({len(doc.text)} chars), got {sp!r}"[:300]
+            )
+        out.append((sp["id"], s0, e0, tuple(path)))
+        last = e0
+    return out
+
+
+def _pieces(text: str, lo: int, hi: int, max_chars: int, min_chars: int) -> list[_Piece]:
+    """Steps 1-4 of the module doc over text[lo:hi]; offsets stay those of `text`."""
     # 1-2. paragraphs and the headings they open
-    paras = _paragraphs(text)
+    paras = _paragraphs(text, lo, hi)
+    if not paras:
+        return []
     heads: list[tuple[int, str, bool] | None] = []
     for ps, pe in paras:
         # Headings only sit at a paragraph's start; looking at the first 60 chars keeps this cheap.
@@ -263,17 +327,4 @@ def chunk_document(doc: Document, max_chars: int = 300, min_chars: int = 40) -> 
                 cur.end = p.end
                 continue
         merged.append(_Piece(p.start, p.end, p.path, p.heading_only))
-
-    return [
-        Passage(
-            id=f"{doc.id}#{i}",
-            doc_id=doc.id,
-            position=i,
-            text=text[p.start : p.end],
-            start=p.start,
-            end=p.end,
-            title=doc.title,
-            heading_path=p.path,
-        )
-        for i, p in enumerate(merged)
-    ]
+    return merged

@@ -222,17 +222,31 @@ def load_law_articles(path: str | Path) -> Iterator[Document]:
 
 
 def law_from_articles(law_id: str, rows: list[dict[str, Any]]) -> Document:
+    """One law version from its article rows; each article's span is kept in `metadata["source_spans"]`
+    (id, offsets, path = chapter and 第X条) so chunking cuts articles, never merges them."""
     first = rows[0]
     title = first.get("title") or first.get("name") or law_id
-    lines: list[str] = []
+    parts: list[str] = []
+    spans: list[dict[str, Any]] = []
+    pos = 0
     chapter = None
     for r in rows:
-        ch = (r.get("chapter") or "").strip()
+        ch = re.sub(r"\s+", " ", (r.get("chapter") or "")).strip()  # en spaces and full-width spaces too
+        start = pos
         if ch and ch != chapter:
-            lines.append(ch)
+            # the chapter line belongs to the span of its first article (nothing in the text is outside a span)
+            parts.append(ch)
+            pos += len(ch) + 1
             chapter = ch
-        lines.append(r.get("text") or "")
-    text = "\n".join(lines)
+        body = r.get("text") or ""
+        parts.append(body)
+        pos += len(body) + 1
+        aid = r.get("_id")
+        if body.strip() and isinstance(aid, str) and aid:
+            label = (r.get("article") or "").strip()
+            path = [h for h in (chapter, label) if h]
+            spans.append({"id": aid, "start": start, "end": pos - 1, "path": path})
+    text = "\n".join(parts)
     expired = any(r.get("expired") is True for r in rows)
     last_texts = "\n".join(r.get("text") or "" for r in rows[-3:])
     from corpus.metadata import extract_effective_date
@@ -258,6 +272,7 @@ def law_from_articles(law_id: str, rows: list[dict[str, Any]]) -> Document:
             "n_articles": len(rows),
             "first_article_id": first.get("_id"),
             "source_line": first.get("_line"),
+            "source_spans": spans,
             **({"part": part} if part else {}),
         },
     )

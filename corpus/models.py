@@ -62,6 +62,7 @@ _OPTIONAL_STR = (
 _DATES = ("publish_date", "effective_date")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?")
 
 
 def _check_str(name: str, value: Any, optional: bool) -> None:
@@ -205,20 +206,39 @@ class Passage:
     end: int
     title: str = ""
     heading_path: tuple[str, ...] = ()
+    # Ids of the source rows the passage was cut from: a law article's `_id`, or the document id
+    # of a policy (whose place inside it is `heading_path`). Empty means the document id.
+    source_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.heading_path, tuple):
             object.__setattr__(self, "heading_path", tuple(self.heading_path))
+        if not self.source_ids:
+            object.__setattr__(self, "source_ids", (self.doc_id,))
+        elif not isinstance(self.source_ids, tuple):
+            object.__setattr__(self, "source_ids", tuple(self.source_ids))
+
+    @property
+    def article(self) -> str | None:
+        """The 第X条 the passage sits in (the outermost in its heading path, so an article quoting
+        another's number inside it is still itself), e.g. "第五十六条"; None outside articles."""
+        for h in self.heading_path:
+            m = _ARTICLE.match(h)
+            if m:
+                return m.group(0)
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["heading_path"] = list(self.heading_path)
+        d["source_ids"] = list(self.source_ids)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Passage:
         d = dict(d)
         d["heading_path"] = tuple(d.get("heading_path") or ())
+        d["source_ids"] = tuple(d.get("source_ids") or ())  # absent in indexes saved before it existed
         return cls(**d)
 
     def index_text(self) -> str:

@@ -4,6 +4,8 @@
     python -m eval compare --dataset resident-qa-dev --retrievers bm25,dense,hybrid --out var/eval/rq
     python -m eval answers ...            (see eval/answers.py)
     python -m eval push --labels DIR --out var/eval/push [--cv 5]   (see eval/push_cv.py)
+    python -m eval bench-push --profiles 1000000 --out var/bench/push   (see eval/bench_push.py)
+    python -m eval train-ranker --out var/eval/ranker [--save index/resources/ranker.json]   (eval/ranker.py)
 
 Exit codes: 0 ok, 2 bad arguments or input files (one-line reason on stderr).
 """
@@ -31,6 +33,7 @@ DEFAULT_CACHE = REPO / "var" / "index-cache"
 # Same defaults as the service's Settings (eval must not import qa_service).
 DEFAULT_ENCODER = "onnx"
 DEFAULT_MODEL = REPO / "models" / "multilingual-e5-small"
+RANKER_PATH = REPO / "index" / "resources" / "ranker.json"
 
 
 class UsageError(Exception):
@@ -86,8 +89,22 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--encoder", default=DEFAULT_ENCODER, help=f"encoder kind (default {DEFAULT_ENCODER})")
         s.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="local model folder (make model)")
         s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        s.add_argument(
+            "--ranker",
+            type=Path,
+            nargs="?",
+            const=RANKER_PATH,
+            help=f"also hybrid + learned ranker (default {RANKER_PATH})",
+        )
+        s.add_argument("--backend", choices=("embedded", "milvus"), default="embedded", help="index backend")
+        s.add_argument(
+            "--milvus-uri",
+            help="milvus backend: local .db path (Milvus Lite) or http://host:19530 (default: under --index-dir)",
+        )
     sub.add_parser("answers", add_help=False, help="answer evaluation (eval.answers); run `python -m eval answers -h`")
+    sub.add_parser("train-ranker", add_help=False, help="learned ranker, out of fold (eval.ranker); `-h` for options")
     sub.add_parser("push", add_help=False, help="push labels and matches (eval.push_cv); run `python -m eval push -h`")
+    sub.add_parser("bench-push", add_help=False, help="push matching at scale (eval.bench_push); `-h` for options")
     return p
 
 
@@ -128,9 +145,28 @@ def _open_index(data: BeirSet, args: argparse.Namespace, encoder: Encoder | None
     from index.engine import PolicyIndex
 
     assert data.corpus_path is not None
+    from corpus.library import link_documents
+
+    # Linked as the service links them, so a superseded law version is marked (and ranked) as such.
+    if getattr(args, "backend", "embedded") == "milvus":
+        from index.backend import open_or_build
+
+        uri = args.milvus_uri or str(args.index_dir / "milvus.db")
+        return open_or_build(
+            "milvus", data.corpus_path, args.index_dir, IndexConfig(), encoder, progress, link_documents, uri
+        )
     return PolicyIndex.open_or_build(
-        data.corpus_path, args.index_dir, IndexConfig(), encoder=encoder, progress=progress
+        data.corpus_path, args.index_dir, IndexConfig(), encoder=encoder, progress=progress, prepare=link_documents
     )
+
+
+def _judged_on(index: Any, data: BeirSet) -> str:
+    """Documents or articles, whichever the qrels name (eval.harness.judgment_level)."""
+    passages = getattr(index, "passages", None)
+    if passages is None:  # a backend that only lists passages per document
+        passages = [p for d in index.documents for p in index.passages_of(d)]
+    sources = {s for p in passages for s in p.source_ids}
+    return harness.judgment_level(data.qrels, index.documents.keys(), sources)
 
 
 def _configs(index: Any, modes: Sequence[SearchMode], data: BeirSet, encoder: Encoder | None) -> list[harness.Config]:
@@ -144,6 +180,20 @@ def _configs(index: Any, modes: Sequence[SearchMode], data: BeirSet, encoder: En
         }
         configs.append(harness.Config(m.value, harness.ModeRetriever(index, m), desc))
     return configs
+
+
+def _ranker_config(index: Any, path: Path, data: BeirSet, encoder: Encoder | None) -> harness.Config:
+    from index.ranking import LearnedRanker
+
+    ranker = LearnedRanker.load(path)
+    desc = {
+        "retriever": "hybrid+ranker",
+        "ranker": str(path),
+        "encoder": getattr(encoder, "name", None),
+        "corpus": str(data.corpus_path),
+        "index": {k: v for k, v in index.config.to_dict().items() if k != "mode"},
+    }
+    return harness.Config("ranker", harness.RankerRetriever(index, ranker), desc)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -173,7 +223,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     index = _open_index(data, args, encoder, progress)
     log.info("index ready in %.1fs", time.perf_counter() - t0)
-    evals = harness.run(_configs(index, modes, data, encoder), data, args.out, args.top_k, progress, args.passages)
+    judged_on = _judged_on(index, data)
+    log.info("judged on %s ids", judged_on)
+    configs = _configs(index, modes, data, encoder)
+    if args.ranker is not None:
+        configs.append(_ranker_config(index, args.ranker, data, encoder))
+    evals = harness.run(configs, data, args.out, args.top_k, progress, args.passages, judged_on)
     for ev in evals:
         lat = ev.latency_ms
         print(
@@ -193,10 +248,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eval import answers
 
         return answers.main(argv[1:])
+    if argv[:1] == ["train-ranker"]:
+        from eval import ranker
+
+        return ranker.main(argv[1:])
     if argv[:1] == ["push"]:
         from eval import push_cv
 
         return push_cv.main(argv[1:])
+    if argv[:1] == ["bench-push"]:
+        from eval import bench_push
+
+        return bench_push.main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.quiet:

@@ -1,4 +1,5 @@
-"""Answer evaluation: run the /ask pipeline (extractive, no generator) over query sets.
+"""Answer evaluation: run the /ask pipeline (index.pipeline: follow-ups, FAQ, the policy library's
+links, answer selection, abstention; no generator) over query sets.
 
     python -m eval answers --corpus ../shared/data/corpus/policies.jsonl \
         --queries ../shared/data/eval/ncp-dev/queries.jsonl --qrels ../shared/data/eval/ncp-dev/qrels.tsv \
@@ -6,7 +7,9 @@
         --qrels ../shared/data/eval/resident-qa-dev/qrels.tsv \
         --extra-unanswerable eval/data/out_of_scope.jsonl --out var/eval/answers [--calibrate]
 
-Writes DIR/metrics.json (primary metric `answered_or_abstained_correctly`) and DIR/per_query.jsonl.
+Writes DIR/metrics.json (primary metric `answered_or_abstained_correctly`, plus `by_style`) and
+DIR/per_query.jsonl. `--rules` runs the hand-weighted rules instead of the shipped learned models
+(the "before"); `python -m eval answers train ...` retrains those models (eval/answer_train.py).
 
 Definitions (also recorded in metrics.json):
 - a query is *answerable* if it has a relevant qrels row; the others should be abstained on;
@@ -29,10 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corpus.library import Library, link_documents
 from eval.beir import BeirFormatError, Query, load_qrels, load_queries
-from index.answer import DEFAULT_ABSTAIN_THRESHOLD, Answer, AnswerConfig, Answerer
+from index.answer import Answer, AnswerConfig
 from index.config import IndexConfig, SearchMode
 from index.engine import PolicyIndex
+from index.faq import FaqItem, load_faq_file
+from index.pipeline import QAPipeline, build_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ class Judged:
     sentences: tuple[str, ...]
     first_doc: str | None
     signals: dict[str, float]
+    style: str | None = None
 
     def hit(self, k: int) -> bool:
         return self.gold_answer is not None and span_hit(self.sentences, self.gold_answer, k)
@@ -81,13 +88,13 @@ class Judged:
         return self.answerable and bool(self.sentences) and (self.doc_hit() or self.hit(3))
 
 
-def judge(answerer: Answerer, queries: Sequence[Query], qrels: dict[str, dict[str, int]]) -> list[Judged]:
+def judge(pipeline: QAPipeline, queries: Sequence[Query], qrels: dict[str, dict[str, int]]) -> list[Judged]:
     """Answer every query with the threshold at 0, so any threshold can be applied afterwards."""
     out = []
     for q in queries:
         rel = frozenset(d for d, s in qrels.get(q.id, {}).items() if s > 0)
         try:
-            a: Answer = answerer.answer(q.text)
+            a: Answer = pipeline.ask(q.text)
         except ValueError as exc:  # an over-long query is an abstention, as the service would refuse it
             log.warning("query %s rejected: %s", q.id, exc)
             a = None  # type: ignore[assignment]
@@ -103,6 +110,7 @@ def judge(answerer: Answerer, queries: Sequence[Query], qrels: dict[str, dict[st
                 sentences=sents,
                 first_doc=a.sentences[0].citation.doc_id if a and a.sentences else None,
                 signals=dict(a.signals) if a else {},
+                style=q.style,
             )
         )
     return out
@@ -182,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None, help="abstention threshold (default: the service's)")
     p.add_argument("--calibrate", action="store_true", help="sweep thresholds and report the best")
     p.add_argument("--limit", type=int, default=None, help="first N queries of each set")
+    p.add_argument("--faq", type=Path, default=None, help="the service's FAQ JSONL (QA_FAQ_PATH), if it has one")
+    p.add_argument("--rules", action="store_true", help="hand-weighted rules instead of the learned models (before)")
     return p
 
 
@@ -193,37 +203,85 @@ def _encoder(kind: str, model: Path) -> Any:
     return load_encoder("sentence-transformers" if kind == "st" else kind, model)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def load_sets(args: argparse.Namespace) -> tuple[list[Query], dict[str, dict[str, int]]]:
+    """Queries and qrels of every --queries/--qrels pair (+ the extra unanswerable sets)."""
     if len(args.queries) != len(args.qrels):
-        sys.stderr.write("each --queries needs a matching --qrels\n")
-        return 2
-    try:
-        mode = SearchMode.from_str(args.mode)
-        queries: list[Query] = []
-        qrels: dict[str, dict[str, int]] = {}
-        for qp, rp in zip(args.queries, args.qrels, strict=True):
-            qs = list(load_queries(qp).values())
-            queries += qs[: args.limit] if args.limit else qs
-            qrels.update(load_qrels(rp))
-        for path in args.extra_unanswerable:
-            queries += list(load_queries(path).values())
-        if not args.corpus.exists():
-            raise BeirFormatError(args.corpus, None, "corpus not found")
-    except (BeirFormatError, ValueError) as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
+        raise ValueError("each --queries needs a matching --qrels")
+    queries: list[Query] = []
+    qrels: dict[str, dict[str, int]] = {}
+    for qp, rp in zip(args.queries, args.qrels, strict=True):
+        qs = list(load_queries(qp).values())
+        queries += qs[: args.limit] if args.limit else qs
+        qrels.update(load_qrels(rp))
+    for path in getattr(args, "extra_unanswerable", []):
+        queries += list(load_queries(path).values())
+    if not args.corpus.exists():
+        raise BeirFormatError(args.corpus, None, "corpus not found")
     if len({q.id for q in queries}) != len(queries):
-        sys.stderr.write("query ids must be unique across all query files\n")
-        return 2
+        raise ValueError("query ids must be unique across all query files")
+    return queries, qrels
+
+
+def open_index(args: argparse.Namespace) -> PolicyIndex:
+    """The index the service would build: same config, the policy library's links (prepare)."""
+    mode = SearchMode.from_str(args.mode)
     encoder = _encoder(args.encoder, args.model)
     if encoder is None and mode is not SearchMode.BM25:
         mode = SearchMode.BM25
-    index = PolicyIndex.open_or_build(args.corpus, args.index_dir, IndexConfig(mode=mode), encoder)
-    threshold = DEFAULT_ABSTAIN_THRESHOLD if args.threshold is None else args.threshold
-    # Same IDF weights as the service uses.
-    answerer = Answerer(index, AnswerConfig(threshold=0.0), term_weights=index.idf)
-    judged = judge(answerer, queries, qrels)
+    return PolicyIndex.open_or_build(
+        args.corpus, args.index_dir, IndexConfig(mode=mode), encoder, prepare=link_documents
+    )
+
+
+def pipeline_for(index: PolicyIndex, faq_path: Path | None, rules: bool = False) -> QAPipeline:
+    """The service's pipeline over `index` with the threshold at 0 (metrics apply any threshold)."""
+    items = [
+        FaqItem(i, str(r["question"]), str(r["answer"]), r.get("doc_id") or r.get("source_doc_id"))
+        for i, r in enumerate(load_faq_file(faq_path) if faq_path else [], 1)
+    ]
+    versions = LibraryVersions(Library(index.documents.values()))
+    return build_pipeline(index, AnswerConfig(threshold=0.0), items, versions=versions, learned=not rules)
+
+
+class LibraryVersions:
+    """`corpus.library.Library` as the answer's VersionLookup (document ids, not documents)."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def current_version(self, doc_id: str) -> str | None:
+        try:
+            doc = self.library.current_version(doc_id)
+        except KeyError:
+            return None
+        return doc.id if doc is not None else None
+
+
+def by_style(judged: Sequence[Judged], threshold: float) -> dict[str, dict[str, Any]]:
+    styles = sorted({j.style for j in judged if j.style})
+    return {st: metrics_at([j for j in judged if j.style == st], threshold) for st in styles}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        from eval import answer_train
+
+        return answer_train.main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        SearchMode.from_str(args.mode)
+        queries, qrels = load_sets(args)
+    except (BeirFormatError, ValueError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    index = open_index(args)
+    pipeline = pipeline_for(index, args.faq, rules=args.rules)
+    # The service's threshold: the support model's calibrated one, or the rules' default.
+    threshold = pipeline.answerer.calibrated_threshold if args.threshold is None else args.threshold
+    judged = judge(pipeline, queries, qrels)
+    mode = SearchMode.BM25 if index.encoder is None else SearchMode.from_str(args.mode)
+    encoder = index.encoder
     result: dict[str, Any] = {
         "primary_metric": "answered_or_abstained_correctly",
         "answer_hit_rule": HIT_RULE,
@@ -232,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "queries_files": [str(p) for p in args.queries + args.extra_unanswerable],
         "mode": mode.value,
         "encoder": getattr(encoder, "name", None),
+        "learned_models": pipeline.answerer.ranker is not None,
         **metrics_at(judged, threshold),
+        "by_style": by_style(judged, threshold),
     }
     if args.calibrate:
         best, table = calibrate(judged)

@@ -29,6 +29,8 @@ DATASETS: dict[str, tuple[str, str, str]] = {
         "eval/resident-qa-dev/qrels.tsv",
         "corpus/policies.jsonl",
     ),
+    # qrels name law *article* ids (`_id` of law_articles.jsonl): judged at article level.
+    "stard-dev": ("eval/stard-dev/queries.jsonl", "eval/stard-dev/qrels.tsv", "corpus/law_articles.jsonl"),
 }
 
 

@@ -2,8 +2,10 @@
 
 The harness only calls `Retriever.search` and reads `Hit`/`Passage` data, so any
 retriever (the real index in some mode, a fake in tests) can be evaluated.
-Retrieval is at passage level, judgment at document level: a document's score
-is its best passage's score, its rank follows from that.
+Retrieval is at passage level, judgment at the level of the qrels (`judged_on`):
+"document" ranks documents, "article" ranks the source rows passages were cut from
+(`Passage.source_ids`, e.g. law articles); a unit's score is its best passage's score,
+its rank follows from that. `judgment_level` tells the two apart from the corpus.
 
 Output of one configuration (in DIR): `metrics.json`, `run.trec`, `report.md`.
 Several configurations: the same under DIR/<name>/ plus `comparison.json` and
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from index.types import Filters, Hit, Retriever
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+LEVELS = ("document", "article")
 TOP_LIST = 10  # biggest wins/losses listed per configuration
 _EPS = 1e-9  # nDCG differences below this are ties (float noise)
 
@@ -72,6 +75,7 @@ class Evaluation:
     top_k: int
     passages: int = 0
     dataset: str = ""
+    judged_on: str = "document"
 
     @property
     def n_queries(self) -> int:
@@ -87,6 +91,7 @@ class Evaluation:
             "name": self.name,
             "config": dict(self.description),
             "dataset": self.dataset,
+            "judged_on": self.judged_on,
             "primary_metric": M.PRIMARY_METRIC,
             **self.metrics,
             "n_queries": self.n_queries,
@@ -113,13 +118,52 @@ class ModeRetriever:
         return self.index.search(query, top_k, filters, mode=self.mode)
 
 
-def documents_from_hits(hits: Sequence[Hit]) -> list[tuple[str, float]]:
-    """Documents ranked by their best passage score (ties: first seen first)."""
+@dataclass(frozen=True)
+class RankerRetriever:
+    """An index searched in hybrid mode with a learned ranker over its candidates (index.ranking)."""
+
+    index: Any
+    ranker: Any
+
+    def search(self, query: str, top_k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        prev, self.index.ranker = self.index.ranker, self.ranker
+        try:
+            return self.index.search(query, top_k, filters, mode="hybrid")
+        finally:
+            self.index.ranker = prev
+
+
+def documents_from_hits(hits: Sequence[Hit], level: str = "document") -> list[tuple[str, float]]:
+    """Documents (or, at "article" level, source rows) ranked by their best passage score (ties: first seen first)."""
+    _check_level(level)
     best: dict[str, float] = {}
     for h in hits:
-        if h.doc_id not in best or h.score > best[h.doc_id]:
-            best[h.doc_id] = h.score
+        for unit in (h.doc_id,) if level == "document" else h.passage.source_ids:
+            if unit not in best or h.score > best[unit]:
+                best[unit] = h.score
     return [(d, best[d]) for d in M.rank(best)]
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"judgment level must be one of {', '.join(LEVELS)}, got {level!r}")
+
+
+def judgment_level(qrels: Mapping[str, Mapping[str, int]], doc_ids: Iterable[str], source_ids: Iterable[str]) -> str:
+    """ "document" if the judged ids are documents of the corpus, "article" if they are its source rows.
+
+    Whichever names more of the judged ids wins (documents on a tie, as in a policy corpus where
+    every passage's source is its document); a set whose ids are neither raises ValueError.
+    """
+    judged = {d for rel in qrels.values() for d, r in rel.items() if r > 0}
+    if not judged:
+        return "document"
+    in_docs = len(judged.intersection(doc_ids))
+    in_sources = len(judged.intersection(source_ids))
+    if not in_docs and not in_sources:
+        sample = ", ".join(sorted(judged)[:3])
+        raise ValueError(f"no judged id ({sample}, ...) is a document or source row of the corpus")
+    return "document" if in_docs >= in_sources else "article"
 
 
 def retrieve(
@@ -129,6 +173,7 @@ def retrieve(
     progress: Progress | None = None,
     label: str = "",
     passages: int | None = None,
+    level: str = "document",
 ) -> dict[str, QueryRun]:
     """Search every query once for `passages` passages (default top_k), timing each call.
 
@@ -141,6 +186,7 @@ def retrieve(
     """
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
+    _check_level(level)
     n_passages = top_k if passages is None else passages
     if n_passages < top_k:
         raise ValueError(f"passages must be >= top_k ({top_k}), got {n_passages}")
@@ -157,7 +203,7 @@ def retrieve(
         seconds = time.perf_counter() - t0
         runs[q.id] = QueryRun(
             query_id=q.id,
-            docs=tuple(documents_from_hits(hits)[:top_k]),
+            docs=tuple(documents_from_hits(hits, level)[:top_k]),
             passages=tuple(h.passage.text for h in hits),
             seconds=seconds,
             error=error,
@@ -192,9 +238,14 @@ def score(runs: Mapping[str, QueryRun], data: BeirSet) -> tuple[dict[str, float]
 
 
 def evaluate(
-    config: Config, data: BeirSet, top_k: int = 100, progress: Progress | None = None, passages: int | None = None
+    config: Config,
+    data: BeirSet,
+    top_k: int = 100,
+    progress: Progress | None = None,
+    passages: int | None = None,
+    judged_on: str = "document",
 ) -> Evaluation:
-    runs = retrieve(config.retriever, data, top_k, progress, label=config.name, passages=passages)
+    runs = retrieve(config.retriever, data, top_k, progress, label=config.name, passages=passages, level=judged_on)
     means, per_query = score(runs, data)
     n_judged = sum(1 for q in runs if has_relevant(data.qrels.get(q)))
     return Evaluation(
@@ -210,6 +261,7 @@ def evaluate(
         top_k=top_k,
         passages=top_k if passages is None else passages,
         dataset=data.name,
+        judged_on=judged_on,
     )
 
 
@@ -260,6 +312,7 @@ def comparison(evals: Sequence[Evaluation], data: BeirSet) -> dict[str, Any]:
     base = evals[0]
     return {
         "dataset": data.name,
+        "judged_on": base.judged_on,
         "primary_metric": M.PRIMARY_METRIC,
         "baseline": base.name,
         "configs": {
@@ -284,6 +337,7 @@ def run(
     top_k: int = 100,
     progress: Progress | None = None,
     passages: int | None = None,
+    judged_on: str = "document",
 ) -> list[Evaluation]:
     """Evaluate each configuration and write the results; one config writes straight into out_dir."""
     if not configs:
@@ -294,7 +348,7 @@ def run(
     out = Path(out_dir)
     evals = []
     for c in configs:
-        ev = evaluate(c, data, top_k, progress, passages)
+        ev = evaluate(c, data, top_k, progress, passages, judged_on)
         write_evaluation(ev, out if len(configs) == 1 else out / c.name)
         log.info("%s: %s=%.4f", c.name, M.PRIMARY_METRIC, ev.metrics.get(M.PRIMARY_METRIC, float("nan")))
         evals.append(ev)

@@ -2,7 +2,9 @@
 
     python -m eval push --labels DIR [--corpus FILE] --out DIR [--cv K] [--heads logreg,prototype]
     python -m eval push train-topics --labels DIR --out corpus/resources/push_topics
-    python -m eval push train-audience --labels DIR --out corpus/resources/push_audience  (eval.push_models)
+    python -m eval push train-groups --labels DIR --out corpus/resources/push_groups  (eval.push_groups)
+    python -m eval push train-audience --labels DIR --out corpus/resources/push_audience  (eval.push_models;
+        also writes push_confidence.json and push_match.json; run it after train-topics and train-groups)
 
 DIR is laid out like push-dev (doc_labels.jsonl, profiles.jsonl, matches.tsv); FILE defaults to
 ../shared/data/corpus/policies.jsonl. Results go to OUT/metrics.json: flat figures (match P/R/F1
@@ -49,6 +51,8 @@ from corpus.push.topics import (
 )
 from eval.push import DEFAULT_TODAY, PushSet, load_push_set, score
 from eval.push_models import LEARNED_PRIMARY, learned_variants
+from eval.push_report import markdown_report
+from eval.push_shipped import shipped_metrics, suggestions
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +177,11 @@ def flat_metrics(data: PushSet, pred: dict[str, Targeting], draws: np.ndarray, t
     r = score(data, pred, today=today)
     ids = list(data.gold)
     out: dict[str, Any] = {"n_documents": r["n_documents"]}
-    for name, counts in (("match", _pair_counts(data, pred, ids)), ("topics", _set_counts(pred, data, ids, "topics"))):
+    for name, counts in (
+        ("match", _pair_counts(data, pred, ids)),
+        ("topics", _set_counts(pred, data, ids, "topics")),
+        ("groups", _set_counts(pred, data, ids, "groups")),
+    ):
         ci = bootstrap_interval(counts, draws)
         for j, m in enumerate(("precision", "recall", "f1")):
             out[f"{name}_{m}"] = r[name][m]
@@ -251,8 +259,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         variants["learned"] = flat_metrics(data, pred, draws, args.today)
         info.update(topic_model=str(args.topic_model), in_sample=model.info.get("labels_sha256") == _sha(args.labels))
         primary = "learned"
+    elif args.topics == "shipped":
+        variants["shipped"], shipped_info = shipped_metrics(data, _load_encoder(args.encoder, args.model), draws, args)
+        info.update(shipped_info)
+        primary = "shipped"
+    if args.cv:
+        info["profile_suggestions"] = suggestions(data, encoder)
     for v in variants.values():
-        for name in ("match", "topics"):
+        for name in ("match", "topics", "groups"):
             v.pop(f"_{name}_counts")
     top = {k: v for k, v in variants[primary].items() if k != "per_document"}
     return {
@@ -309,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eval.push_models import train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["train-groups"]:
+        from eval.push_groups import train_main as train_groups
+
+        return train_groups(argv[1:])
     training = argv[:1] == ["train-topics"]
     p = argparse.ArgumentParser(prog="python -m eval push" + (" train-topics" if training else ""), description=__doc__)
     _common(p)
@@ -321,7 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--out", type=Path, required=True, help="output folder for metrics.json")
         p.add_argument("--cv", type=int, default=None, help="K-fold out-of-fold evaluation of the learned parts")
         p.add_argument("--heads", default="logreg", help=f"topic heads with --cv, first is primary ({','.join(HEADS)})")
-        p.add_argument("--topics", choices=("rules", "learned"), default="rules", help="without --cv (default rules)")
+        p.add_argument("--topics", choices=("rules", "learned", "shipped"), default="rules",
+                       help="without --cv: rules, rules + the topic model, or the whole shipped labeller with "
+                       "its review gate (default rules)")  # fmt: skip
         p.add_argument("--topic-model", type=Path, default=DEFAULT_TOPIC_MODEL, help="model stem for --topics learned")
         p.add_argument("--today", default=DEFAULT_TODAY, help="ISO date for validity periods (default %(default)s)")
     args = p.parse_args(argv)
@@ -341,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (args.out / "metrics.md").write_text(markdown_report(result), encoding="utf-8")
     for name, v in result["variants"].items():
         print(
             f"{name:<10} topics P {v['topics_precision']:.3f} R {v['topics_recall']:.3f} F1 {v['topics_f1']:.3f} "
@@ -348,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"[{v['match_f1_ci95'][0]:.3f}, {v['match_f1_ci95'][1]:.3f}] | audience {v['audience_accuracy']:.3f}"
             + (f" | auto P {v['auto_precision']:.3f} share {v['auto_share']:.3f}" if "auto_share" in v else "")
         )
-    print(f"results in {args.out / 'metrics.json'}")
+    print(f"results in {args.out / 'metrics.json'} and {args.out / 'metrics.md'}")
     return 0
 
 

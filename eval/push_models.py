@@ -1,22 +1,25 @@
-"""Out of fold: the learned audience model and the labels' confidence, beside the rules (`python -m eval push --cv K`).
+"""Out of fold: the learned audience, groups, confidence and P(match), beside the rules (`python -m eval push --cv K`).
 
 For each outer fold (`eval.push_cv.assign_folds`, the fixed seed), on the training part only:
 - the topic model (`corpus.push.topics.train_topic_model`, C and threshold on inner folds);
-- the audience model (`corpus.push.audience_model.train_audience_model`, C on the same inner
-  folds), once on the hand features and once with the e5 embedding appended;
+- the group model (`eval.push_groups`, C and threshold on the same inner folds);
+- the audience model (`corpus.push.audience_model.train_audience_model`, hand features, C on the
+  same inner folds; its threshold maximises inner out-of-fold match F1);
 - the confidence model (`corpus.push.confidence`): the training part is labelled with the
-  inner out-of-fold topics and audience, so it sees probabilities like those of unseen
-  documents; it learns "every pair this document produces is right" over the documents that
-  reach someone, and its auto-send threshold is the lowest with pair precision >= 0.95 there.
-The held-out fold is then labelled by the fold's models. Reported per variant: the usual flat
-figures (`eval.push_cv.flat_metrics`, same bootstrap draws), `auto_precision` / `auto_share`
-(pairs sent without review at each fold's threshold: their precision, and their share of all
-gold pairs) and a reliability table of the out-of-fold confidence.
+  inner out-of-fold topics, groups and audience, so it sees probabilities like those of unseen
+  documents; it learns "every pair this document produces is right";
+- the P(match) model (`eval.push_match`) on the pairs of those same inner out-of-fold labels,
+  with its auto-send threshold for pair precision >= 0.95.
+The held-out fold is then labelled by the fold's models. Variants (`VARIANTS`): the rule groups or
+the learned ones. Reported per variant: the flat figures (`eval.push_cv.flat_metrics`, same
+bootstrap draws), `auto_precision` / `auto_share` (documents whose P(match) floor reaches the
+fold's threshold go out unreviewed: precision of their pairs, their true pairs over all gold
+pairs; pair-level and document-confidence figures beside them) and reliability tables.
 
     python -m eval push train-audience --labels DIR --out corpus/resources/push_audience
 
-fits the shipped audience model on every document and the confidence model on their
-out-of-fold labels (written beside it as `push_confidence.json`).
+fits the shipped audience model on every document and the confidence and P(match) models on
+their out-of-fold labels (written beside it as `push_confidence.json` and `push_match.json`).
 """
 
 from __future__ import annotations
@@ -39,18 +42,24 @@ from corpus.push.confidence import (
     rule_view,
 )
 from corpus.push.labels import label_document
+from corpus.push.match_model import MatchModel
 from corpus.push.targeting import Targeting
 from corpus.push.topics import N_RULE_FEATURES, TopicModel, fit_logreg, train_topic_model
 from eval.push import PushSet
+from eval.push_groups import FixedGroups, GroupRows, Predicted, decode, fit_on, out_of_fold_groups
+from eval.push_groups import predict as predict_groups
+from eval.push_match import ALTERNATIVE_DROP, auto_figures, fit_pairs, pair_rows, reliability
 
 log = logging.getLogger(__name__)
 
 INNER_FOLDS = 5
 MIN_PRECISION = 0.95
 AUDIENCE_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
-AUDIENCE_VARIANTS = ("audience_hand", "audience_e5")  # hand features; hand features + e5 embedding
-LEARNED_PRIMARY = "audience_hand"  # the variant shipped (`python -m eval push train-audience`): the e5
-# embedding lowered match F1 out of fold (0.607 vs 0.660 on 2026-12-02), so it is measured, not shipped
+# variant -> whether groups come from the learned group model (else the group rules). The audience model
+# uses the hand features: the e5 embedding lowered match F1 out of fold (0.607 vs 0.660 on 2026-12-02),
+# so it was dropped from the run (`train-audience --embedding` still builds it).
+VARIANTS = {"audience_hand": False, "groups_model": True}
+LEARNED_PRIMARY = "groups_model"  # the variant shipped (`python -m eval push train-audience`)
 CONFIDENCE_C = 0.1  # ~90 documents reach someone: shrink hard towards the base rate
 
 Scored = tuple[tuple[str, float], ...]
@@ -67,14 +76,33 @@ class _Fixed:
 
 
 def label_all(
-    data: PushSet, ids: list[str], topics: dict[str, Scored], audience: dict[str, tuple], today: str
+    data: PushSet,
+    ids: list[str],
+    topics: dict[str, Scored],
+    audience: dict[str, tuple],
+    today: str,
+    groups: Predicted | None = None,
+    audience_probs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Targeting]:
-    """Labels of `ids` with the given topics and audience (the rest by the rules)."""
+    """Labels of `ids` with the given topics, audience and (optionally) groups, the rest by the rules;
+    with `audience_probs`, each carries the fields' probabilities (`Targeting.probabilities`)."""
     t_hook = _Fixed({i: tuple(t for t, _ in topics[i]) for i in ids})
     a_hook = _Fixed(audience)
-    return {
-        i: label_document(data.docs[i], today=today, topic_predictor=t_hook, audience_predictor=a_hook) for i in ids
-    }
+    g_hook = FixedGroups(groups) if groups is not None else None
+    out = {}
+    for i in ids:
+        t = label_document(data.docs[i], today=today, topic_predictor=t_hook, audience_predictor=a_hook,
+                           group_predictor=g_hook)  # fmt: skip
+        if audience_probs is not None:
+            pr = audience_probs[i]
+            probs = {
+                "audience": {"resident": float(pr[0]), "enterprise": float(pr[1])},
+                "topics": {k: float(v) for k, v in topics[i]},
+                "groups": dict(groups[i][2]) if groups else {},
+            }
+            t = dataclasses.replace(t, probabilities=probs)
+        out[i] = t
+    return out
 
 
 def pair_counts(data: PushSet, pred: dict[str, Targeting], ids: list[str]) -> np.ndarray:
@@ -95,16 +123,25 @@ def _inner_topics(x: np.ndarray, y: np.ndarray, folds: np.ndarray, model: TopicM
 
 
 def fit_confidence_on(
-    data: PushSet, ids: list[str], topics: dict[str, Scored], probs: dict[str, np.ndarray], threshold: float, today: str
+    data: PushSet,
+    ids: list[str],
+    topics: dict[str, Scored],
+    probs: dict[str, np.ndarray],
+    threshold: float,
+    today: str,
+    groups: Predicted | None = None,
 ) -> tuple[ConfidenceModel, dict[str, Targeting], np.ndarray]:
-    """The confidence model and its auto threshold from out-of-fold labels of `ids`; also the labels and counts."""
+    """The confidence model and its auto threshold from out-of-fold labels of `ids`; also the labels
+    (with their confidence and probabilities) and pair counts."""
     audience = {i: _decode(probs[i], threshold) for i in ids}
-    pred = label_all(data, ids, topics, audience, today)
+    pred = label_all(data, ids, topics, audience, today, groups, probs)
     x = np.stack([confidence_features(pred[i], probs[i], topics[i], *rule_view(data.docs[i])) for i in ids])
     counts = pair_counts(data, pred, ids)
     reach = counts[:, 0] + counts[:, 1] > 0
     model = fit_confidence(x[reach], (counts[reach, 1] == 0).astype(int), CONFIDENCE_C)
     t = choose_auto_threshold(model.predict(x[reach]), counts[reach, 0], counts[reach, 1], MIN_PRECISION)
+    conf = model.predict(x)
+    pred = {i: dataclasses.replace(pred[i], confidence=float(c)) for i, c in zip(ids, conf, strict=True)}
     return dataclasses.replace(model, auto_threshold=t), pred, counts
 
 
@@ -113,13 +150,18 @@ def _decode(p: np.ndarray, threshold: float) -> tuple:
 
 
 def choose_audience_threshold(
-    data: PushSet, ids: list[str], topics: dict[str, Scored], probs: dict[str, np.ndarray], today: str
+    data: PushSet,
+    ids: list[str],
+    topics: dict[str, Scored],
+    probs: dict[str, np.ndarray],
+    today: str,
+    groups: Predicted | None = None,
 ) -> tuple[float, float]:
     """(threshold, match F1) of the audience decision maximising match F1 of `ids` on out-of-fold
     probabilities; ties go to the threshold nearest 0.5."""
     best = (0.5, -1.0)
     for t in sorted(AUDIENCE_THRESHOLDS, key=lambda t: abs(t - 0.5)):
-        pred = label_all(data, ids, topics, {i: _decode(probs[i], t) for i in ids}, today)
+        pred = label_all(data, ids, topics, {i: _decode(probs[i], t) for i in ids}, today, groups)
         c = pair_counts(data, pred, ids).sum(axis=0)
         f = 2 * c[0] / (2 * c[0] + c[1] + c[2]) if c[0] else 0.0
         if f > best[1]:
@@ -130,20 +172,21 @@ def choose_audience_threshold(
 def out_of_fold_learned(
     data: PushSet, ids: list[str], x: np.ndarray, y_topics: np.ndarray, k: int, seed: int, today: str
 ) -> dict[str, dict[str, Any]]:
-    """Per audience variant: out-of-fold labels (with confidence), per-document confidence, auto flags, settings.
+    """Per variant: out-of-fold labels (with confidence and probabilities), per-document confidence,
+    auto flags, out-of-fold P(match) of every pair the labels produce, settings.
 
     `x` is the topic feature matrix of `eval.push_cv.cached_features` (embedding, then rule features).
     """
     from eval.push_cv import assign_folds
 
     docs = [data.docs[i] for i in ids]
-    emb = x[:, : x.shape[1] - N_RULE_FEATURES]
-    x_aud = {"audience_hand": (audience_features(docs), 0), "audience_e5": (audience_features(docs, emb), emb.shape[1])}
+    xa = audience_features(docs)
     y_aud = audience_matrix([data.gold[i].audience for i in ids])
+    rows = GroupRows.of(data, ids)
     folds = assign_folds(ids, k, seed)
     fold = np.array([folds[i] for i in ids])
     out: dict[str, dict[str, Any]] = {
-        v: {"pred": {}, "confidence": {}, "auto": {}, "settings": []} for v in AUDIENCE_VARIANTS
+        v: {"pred": {}, "confidence": {}, "auto": {}, "settings": [], "pairs": [], "pairs_alt": []} for v in VARIANTS
     }
     for f in range(k):
         train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
@@ -153,24 +196,36 @@ def out_of_fold_learned(
         tm = train_topic_model(x[train], y_topics[train], inner)
         inner_topics = dict(zip(train_ids, _inner_topics(x[train], y_topics[train], inner, tm), strict=True))
         test_topics = dict(zip(test_ids, tm.decode(tm.predict_proba(x[test])), strict=True))
-        for v, (xa, dim) in x_aud.items():
-            am, inner_probs = train_audience_model(xa[train], y_aud[train], inner, dim)
-            probs_in = dict(zip(train_ids, inner_probs, strict=True))
-            t, _ = choose_audience_threshold(data, train_ids, inner_topics, probs_in, today)
-            am = dataclasses.replace(am, threshold=t)
-            cm, _, _ = fit_confidence_on(data, train_ids, inner_topics, probs_in, am.threshold, today)
-            probs_te = dict(zip(test_ids, am.predict_proba(xa[test]), strict=True))
-            audience = {i: _decode(probs_te[i], am.threshold) for i in test_ids}
-            pred = label_all(data, test_ids, test_topics, audience, today)
+        gm, g_inner = fit_on(rows, data, train_ids, seed + 1 + f)
+        groups_in = decode(rows, rows.rows_of(set(train_ids)), g_inner, gm.threshold, train_ids)
+        groups_te = predict_groups(gm, rows, test_ids)
+        am, inner_probs = train_audience_model(xa[train], y_aud[train], inner, 0)
+        probs_in = dict(zip(train_ids, inner_probs, strict=True))
+        probs_te = dict(zip(test_ids, am.predict_proba(xa[test]), strict=True))
+        for v, learned_groups in VARIANTS.items():
+            g_in, g_te = (groups_in, groups_te) if learned_groups else (None, None)
+            t, _ = choose_audience_threshold(data, train_ids, inner_topics, probs_in, today, g_in)
+            cm, pred_in, _ = fit_confidence_on(data, train_ids, inner_topics, probs_in, t, today, g_in)
+            pm = fit_pairs(data, pred_in, train_ids)
+            pm_alt = fit_pairs(data, pred_in, train_ids, ALTERNATIVE_DROP)
+            audience = {i: _decode(probs_te[i], t) for i in test_ids}
+            pred = label_all(data, test_ids, test_topics, audience, today, g_te, probs_te)
             for i in test_ids:
                 feats = confidence_features(pred[i], probs_te[i], test_topics[i], *rule_view(data.docs[i]))
                 c = float(cm.predict(feats)[0])
                 out[v]["pred"][i] = dataclasses.replace(pred[i], confidence=c)
                 out[v]["confidence"][i] = c
                 out[v]["auto"][i] = c >= cm.auto_threshold
+            px, py, pdocs = pair_rows(data, out[v]["pred"], test_ids)
+            for key, model in (("pairs", pm), ("pairs_alt", pm_alt)):
+                floor = {i: model.floor(out[v]["pred"][i]) for i in set(pdocs)}
+                out[v][key].append((model.predict(px) if len(py) else np.zeros(0), py, pdocs, model.auto_threshold,
+                                    np.array([floor[d] for d in pdocs], dtype=np.float64)))  # fmt: skip
             out[v]["settings"].append({"fold": f, "n_test": len(test_ids), "audience": am.info,
-                                       "audience_threshold": am.threshold,
-                                       "topic_C": tm.info.get("C"), "auto_threshold": cm.auto_threshold})  # fmt: skip
+                                       "audience_threshold": t, "topic_C": tm.info.get("C"),
+                                       "groups": {"threshold": gm.threshold, **gm.info} if learned_groups else None,
+                                       "auto_threshold": cm.auto_threshold,
+                                       "match_auto_threshold": pm.auto_threshold})  # fmt: skip
     return out
 
 
@@ -209,7 +264,7 @@ def confidence_metrics(
 def learned_variants(
     data: PushSet, x: np.ndarray, y_topics: np.ndarray, k: int, seed: int, today: str, draws: np.ndarray
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """The flat metrics (+ confidence figures) of each audience variant, and their per-fold settings."""
+    """The flat metrics (+ confidence and P(match) figures) of each variant, and their per-fold settings."""
     from eval.push_cv import flat_metrics
 
     ids = list(data.gold)
@@ -217,19 +272,36 @@ def learned_variants(
     variants, settings = {}, {}
     for v, o in oof.items():
         m = flat_metrics(data, o["pred"], draws, today)
-        m.update(confidence_metrics(ids, m["_match_counts"], o["confidence"], o["auto"], len(data.gold_pairs)))
+        doc_level = confidence_metrics(ids, m["_match_counts"], o["confidence"], o["auto"], len(data.gold_pairs))
+        m.update({f"confidence_{kk}" if kk.startswith("auto") else kk: vv for kk, vv in doc_level.items()})
+        for key in ("pairs", "pairs_alt"):
+            p = np.concatenate([q[0] for q in o[key]])
+            y = np.concatenate([q[1] for q in o[key]])
+            pdocs = [d for q in o[key] for d in q[2]]
+            t = np.concatenate([np.full(len(q[1]), q[3]) for q in o[key]])
+            floors = np.concatenate([q[4] for q in o[key]])
+            figs = {
+                **auto_figures(p, y, pdocs, t, len(data.gold_pairs), floors),
+                "match_reliability": reliability(p, y),
+            }
+            if key == "pairs":
+                m.update(figs)
+            else:
+                m["pmatch_alternative"] = {"dropped": list(ALTERNATIVE_DROP), **figs}
         for i in ids:
             m["per_document"][i]["confidence"] = o["confidence"][i]
             m["per_document"][i]["audience"] = [a.value for a in o["pred"][i].audience]
+            m["per_document"][i]["groups"] = list(o["pred"][i].groups)
         variants[v] = m
         settings[v] = o["settings"]
     return variants, settings
 
 
 def train_shipped(
-    data: PushSet, x: np.ndarray, y_topics: np.ndarray, k: int, seed: int, today: str, embedding: bool = True
-) -> tuple[AudienceModel, ConfidenceModel]:
-    """The audience model on every document (C on k folds) and the confidence model on their out-of-fold labels."""
+    data: PushSet, x: np.ndarray, y_topics: np.ndarray, k: int, seed: int, today: str, embedding: bool = False
+) -> tuple[AudienceModel, ConfidenceModel, MatchModel]:
+    """The audience model on every document (C on k folds), and the confidence and P(match) models on
+    their out-of-fold labels (topics, audience and, when shipped, groups all out of fold)."""
     from eval.push_cv import assign_folds
 
     ids = list(data.gold)
@@ -249,19 +321,22 @@ def train_shipped(
         tm = train_topic_model(x[train], y_topics[train], np.array([inner_map[i] for i in tr_ids]))
         te_ids = [i for i, m in zip(ids, test, strict=True) if m]
         topics.update(zip(te_ids, tm.decode(tm.predict_proba(x[test])), strict=True))
+    groups = out_of_fold_groups(GroupRows.of(data, ids), data, ids, k, seed)[0] if VARIANTS[LEARNED_PRIMARY] else None
     oof = dict(zip(ids, probs, strict=True))
-    t, f1 = choose_audience_threshold(data, ids, topics, oof, today)
+    t, f1 = choose_audience_threshold(data, ids, topics, oof, today, groups)
     am = dataclasses.replace(am, threshold=t, info={**am.info, "threshold_match_f1": round(f1, 4)})
-    cm, _, _ = fit_confidence_on(data, ids, topics, oof, am.threshold, today)
-    return am, cm
+    cm, pred, _ = fit_confidence_on(data, ids, topics, oof, am.threshold, today, groups)
+    return am, cm, fit_pairs(data, pred, ids)
 
 
-def save_shipped(am: AudienceModel, cm: ConfidenceModel, out: Path, info: dict[str, Any]) -> tuple[Path, Path]:
+def save_shipped(
+    am: AudienceModel, cm: ConfidenceModel, pm: MatchModel, out: Path, info: dict[str, Any]
+) -> tuple[Path, Path, Path]:
     am = dataclasses.replace(am, info={**am.info, **info})
-    confidence_stem = out.with_name("push_confidence")
     cm = dataclasses.replace(cm, info={**cm.info, **info, "min_precision": MIN_PRECISION})
+    pm = dataclasses.replace(pm, info={**pm.info, **info})
     am.save(out)
-    return out.with_suffix(".json"), cm.save(confidence_stem)
+    return out.with_suffix(".json"), cm.save(out.with_name("push_confidence")), pm.save(out.with_name("push_match"))
 
 
 def train_main(argv: list[str]) -> int:
@@ -288,7 +363,7 @@ def train_main(argv: list[str]) -> int:
         encoder = _load_encoder(args.encoder, args.model)
         x = cached_features([data.docs[i] for i in ids], encoder, args.cache, args.max_passages)
         y = topic_matrix([data.gold[i] for i in ids])
-        am, cm = train_shipped(data, x, y, args.cv, args.seed, args.today, embedding=args.embedding)
+        am, cm, pm = train_shipped(data, x, y, args.cv, args.seed, args.today, embedding=args.embedding)
     except (FileNotFoundError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -297,7 +372,8 @@ def train_main(argv: list[str]) -> int:
     )
     info = {"encoder": encoder.name, "max_passages": args.max_passages, "labels": args.labels.name,
             "labels_sha256": _sha(args.labels), "rebuild": rebuild}  # fmt: skip
-    js, cjs = save_shipped(am, cm, args.out, info)
+    js, cjs, mjs = save_shipped(am, cm, pm, args.out, info)
     print(f"audience model (C {am.info['C']}, threshold {am.threshold}) -> {js}; confidence "
-          f"(auto threshold {cm.auto_threshold:.3f}) -> {cjs}")  # fmt: skip
+          f"(auto threshold {cm.auto_threshold:.3f}) -> {cjs}; P(match) (auto threshold "
+          f"{pm.auto_threshold:.3f}) -> {mjs}")  # fmt: skip
     return 0

@@ -46,6 +46,7 @@ def evaluation_markdown(m: Mapping[str, Any]) -> str:
         f"- queries: {m['n_queries']} ({m['n_judged']} judged, {m['n_unjudged']} unjudged left out of "
         f"retrieval metrics; {m['n_answers']} with an answer span; {m.get('n_errors', 0)} rejected)",
         f"- latency per query: p50 {lat.get('p50', 0):.1f} ms, p95 {lat.get('p95', 0):.1f} ms",
+        f"- judged on: {m.get('judged_on', 'document')} ids",
         f"- config: `{m.get('config', {})}`",
         "",
     ]

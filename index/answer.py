@@ -1,47 +1,56 @@
 """Extractive answers: pick the one to three sentences that answer a question, cite each.
 
-Stages: retrieve passages -> split them into sentences -> score sentences by
-IDF-weighted overlap with the question plus their passage's retrieval rank ->
-keep the best one to three -> compute a confidence from retrieval signals ->
-abstain below a threshold with the closest documents and the 12345 hotline.
+Stages: retrieve passages -> candidate sentences (index.sentences) with cheap features ->
+rank them (the learned ranker of index.answer_model, or the hand-weighted rule) and keep the best
+one to three, near-duplicates said once (index.selection) -> the probability that the answer is
+supported (the support model, or the rule confidence) -> abstain below the threshold with the
+closest documents on the subject and the 12345 hotline.
 
-Nothing here knows HTTP; the service maps these dataclasses to its responses.
+Nothing here knows HTTP; the service maps these dataclasses to its responses and renders links.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
 
-from corpus.chunking import heading_of
 from corpus.models import Document, Passage, Status
+from index import selection
+from index.answer_model import LogisticModel
+from index.followup import topic_terms
+from index.query_terms import GENERIC_TERMS
+from index.sentences import highlight, join_sentences, sentence_heading_path, split_sentences
 from index.types import Filters, Hit
+
+__all__ = [
+    "GENERIC_TERMS",
+    "Answer",
+    "AnswerConfig",
+    "AnswerSentence",
+    "Answerer",
+    "Citation",
+    "StatusNotice",
+    "Suggestion",
+    "SupportingPassage",
+    "document_link",
+    "highlight",
+    "join_sentences",
+    "sentence_heading_path",
+    "split_sentences",
+]
 
 logger = logging.getLogger(__name__)
 
 NOT_FOUND_TEXT = "未找到相关政策"
 DEFAULT_HOTLINE = "12345"
-# Calibrated with `python -m eval answers --calibrate` on ncp-dev + resident-qa-dev + out-of-scope
-# questions, hybrid retrieval with e5-small (BM25-only calibrates to 0.56 on the same sets).
-DEFAULT_ABSTAIN_THRESHOLD = 0.60
-
-# Question words and fillers: they say what kind of answer is wanted, not what it is about,
-# so they neither count as covered nor as missing.
-GENERIC_TERMS = frozenset(
-    """什么 怎么 怎样 怎么样 如何 哪些 哪个 哪里 哪儿 多少 几 吗 呢 吧 啊 呀 请问 请 问 想 想问 我 我们 你 你们 您
-    可以 能 能否 能不能 是否 是不是 需要 要 应该 应当 有没有 有 没有 是 的 了 在 和 与 及 或 对 给 把 被 为 为了
-    相关 有关 关于 规定 政策 办法 情况 问题 一下 一些 哪 谁 何 何时 多久 多长时间 时候 现在 目前 还 也 都 就 又
-    那 那么 这 这个 那个 它 该 其 此 上述 以上 之 等 方面 内容 具体 主要 一般 怎么办 为什么 咨询 了解 知道""".split()
-)
-
-_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
-_MIN_SENTENCE_CHARS = 6
+# The rule confidence's threshold (used when no support model is shipped): the one `python -m eval
+# answers train` picks for abstention precision >= 0.90 at <= 5 % false abstention on ncp-dev +
+# resident-qa-dev + out-of-scope questions (hybrid, e5-small; it was 0.60: precision 0.61, FAR 1.5 %).
+DEFAULT_ABSTAIN_THRESHOLD = 0.48
 
 
 class VersionLookup(Protocol):
@@ -72,12 +81,18 @@ class Citation:
     publish_date: str | None
     status: Status
     heading_path: tuple[str, ...]
-    link: str
     source_url: str | None = None
+    article: str | None = None  # 第X条 of a law or regulation, e.g. "第五十六条"
+    source_ids: tuple[str, ...] = ()  # source rows cited (a law article's _id)
 
     @property
     def heading(self) -> str:
         return " ".join(self.heading_path)
+
+    @property
+    def cited_as(self) -> str:
+        """《中华人民共和国民法典》第五十六条; just 《title》 outside articles."""
+        return f"《{self.title}》{self.article or ''}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,9 @@ class AnswerSentence:
     start: int  # offsets into the cited document's text
     end: int
     score: float
+    also_cited: tuple[
+        Citation, ...
+    ] = ()  # near-duplicates of this sentence in other documents (a 解读, an old version)
 
 
 @dataclass(frozen=True)
@@ -104,7 +122,6 @@ class Suggestion:
     title: str
     doc_number: str | None
     status: Status
-    link: str
 
 
 @dataclass(frozen=True)
@@ -133,14 +150,23 @@ class Answer:
     source: str = "extractive"
     signals: Mapping[str, float] = field(default_factory=dict, compare=False)
 
+    @property
+    def hotline_href(self) -> str:
+        """The hotline as a link a phone dials (tel:12345)."""
+        return "tel:" + "".join(c for c in self.hotline if c.isdigit() or c == "+")
+
 
 @dataclass(frozen=True)
 class AnswerConfig:
     top_k: int = 10  # passages retrieved
     answer_passages: int = 5  # passages whose sentences compete for the answer
     max_sentences: int = 3
-    threshold: float = DEFAULT_ABSTAIN_THRESHOLD
-    follow_ratio: float = 0.7  # extra sentences must score at least this share of the best
+    # None: the support model's calibrated threshold, or DEFAULT_ABSTAIN_THRESHOLD for the rules.
+    threshold: float | None = None
+    follow_ratio: float = 0.7  # extra sentences must score at least this share of the best (rules)
+    # With the learned ranker: its probabilities are spread out, so the share is lower (0: always up to
+    # max_sentences). Chosen out of fold by `eval answers train`: hit@3 0.578 at 0.7, 0.676 at 0.
+    ranker_follow_ratio: float = 0.0
     max_sentence_chars: int = 240
     hotline: str = DEFAULT_HOTLINE
     # With an embedding model, the top passage's cosine joins the confidence as
@@ -156,99 +182,15 @@ class AnswerConfig:
             raise ValueError(f"top_k must be 1..100, got {self.top_k}")
         if not 1 <= self.max_sentences <= 3:
             raise ValueError(f"max_sentences must be 1..3, got {self.max_sentences}")
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if not 1 <= self.answer_passages <= self.top_k:
             raise ValueError(f"answer_passages must be 1..top_k ({self.top_k}), got {self.answer_passages}")
 
 
 def document_link(doc_id: str) -> str:
+    """Where the service serves a document as JSON. Citations do not store it: the service renders it."""
     return f"/api/documents/{quote(doc_id, safe='/')}"
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) spans of sentences in `text`, end punctuation included."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        end = m.end()
-        if text[start : m.start()].strip():
-            spans.append(_strip_span(text, start, end))
-        start = end
-    if text[start:].strip():
-        spans.append(_strip_span(text, start, len(text)))
-    return spans
-
-
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def highlight(text: str, terms: Sequence[str]) -> tuple[tuple[tuple[int, int], ...], str]:
-    """Char spans of `terms` in `text` (longest first, merged) and an escaped `<mark>` HTML."""
-    lowered = text.lower()
-    marked = [False] * len(text)
-    for term in sorted({t.lower() for t in terms if t.strip()}, key=len, reverse=True):
-        if len(term) == 1 and not term.isalnum():
-            continue
-        pos = lowered.find(term)
-        while pos != -1:
-            for i in range(pos, pos + len(term)):
-                marked[i] = True
-            pos = lowered.find(term, pos + len(term))
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(text):
-        if marked[i]:
-            j = i
-            while j < len(text) and marked[j]:
-                j += 1
-            spans.append((i, j))
-            i = j
-        else:
-            i += 1
-    parts: list[str] = []
-    prev = 0
-    for s, e in spans:
-        parts.append(html.escape(text[prev:s]))
-        parts.append(f"<mark>{html.escape(text[s:e])}</mark>")
-        prev = e
-    parts.append(html.escape(text[prev:]))
-    return tuple(spans), "".join(parts)
-
-
-def sentence_heading_path(passage: Passage, offset: int) -> tuple[str, ...]:
-    """Heading path at `offset` in the passage: its own path plus headings opened inside it before."""
-    stack: list[tuple[int, str]] = []
-    for label in passage.heading_path:
-        h = heading_of(label)
-        stack.append((h[0] if h else -1, label))
-    pos = 0
-    for line in passage.text.split("\n"):
-        if pos > offset:
-            break
-        h = heading_of(line)
-        if h is not None:
-            level, label, _ = h
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, label))
-        pos += len(line) + 1
-    return tuple(label for _, label in stack)
-
-
-def join_sentences(sentences: Sequence[str]) -> str:
-    """Concatenate; a sentence cut without end punctuation (a heading, a list item) gets "；"."""
-    out = ""
-    for sent in sentences:
-        if out and out[-1] not in "。！？!?；;…":
-            out += "；"
-        out += sent
-    return out
 
 
 def _default_weights(tokens: Sequence[str]) -> list[float]:
@@ -259,8 +201,9 @@ def _default_weights(tokens: Sequence[str]) -> list[float]:
 class Answerer:
     """Builds cited extractive answers over an index.
 
-    `term_weights` maps query tokens to IDF-like weights (the index's BM25 IDF);
-    `versions` tells which version of a superseded document is current.
+    `term_weights` maps query tokens to IDF-like weights (the index's BM25 IDF); `versions` tells
+    which version of a superseded document is current; `ranker` and `support` are the learned
+    models (None: the hand-weighted rules).
     """
 
     def __init__(
@@ -269,11 +212,29 @@ class Answerer:
         config: AnswerConfig | None = None,
         versions: VersionLookup | None = None,
         term_weights: Callable[[Sequence[str]], Sequence[float]] | None = None,
+        ranker: LogisticModel | None = None,
+        support: LogisticModel | None = None,
     ) -> None:
         self.index = index
         self.config = config or AnswerConfig()
         self.versions = versions
         self.term_weights = term_weights or _default_weights
+        self.ranker = ranker
+        self.support = support
+
+    @property
+    def calibrated_threshold(self) -> float:
+        """The support model's threshold (chosen out of fold), or the rules' default."""
+        if self.support is not None and self.support.threshold is not None:
+            return self.support.threshold
+        return DEFAULT_ABSTAIN_THRESHOLD
+
+    @property
+    def threshold(self) -> float:
+        return self.calibrated_threshold if self.config.threshold is None else self.config.threshold
+
+    def follow_ratio(self, ranker: LogisticModel | None) -> float:
+        return self.config.follow_ratio if ranker is None else self.config.ranker_follow_ratio
 
     # -- public -----------------------------------------------------------
     def answer(self, question: str, query: str | None = None, filters: Filters | None = None) -> Answer:
@@ -285,13 +246,15 @@ class Answerer:
             raise ValueError("question must be a non-empty string")
         query = (query or question).strip()
         hits = self.retrieve(query, filters)
-        terms = self._query_terms(query)
+        terms = self.query_terms(query)
         if not hits or not terms:
-            return self._abstain(question, query, hits, {"hits": float(len(hits)), "terms": float(len(terms))})
-        sentences = self._pick_sentences(hits, terms)
-        confidence, signals = self._confidence(hits, terms, sentences)
-        if confidence < self.config.threshold or not sentences:
-            return self._abstain(question, query, hits, signals, confidence)
+            return self._abstain(question, query, hits, terms, {"hits": float(len(hits)), "terms": float(len(terms))})
+        ranked = self.ranked_candidates(query, hits, terms)
+        chosen = selection.pick(ranked, self.config.max_sentences, self.follow_ratio(self.ranker))
+        sentences = [self._sentence(c, dups) for c, dups in chosen]
+        confidence, signals = self.confidence(hits, terms, ranked, sentences)
+        if confidence < self.threshold or not sentences:
+            return self._abstain(question, query, hits, terms, signals, confidence)
         passages = tuple(self._supporting(h, terms) for h in hits)
         notices = self.notices([s.citation for s in sentences])
         text = join_sentences([s.text for s in sentences])
@@ -314,7 +277,15 @@ class Answerer:
         # The index already puts passages of a document named by 文号 or title first.
         return self.index.search(query, top_k=self.config.top_k, filters=filters)
 
-    def citation(self, passage: Passage) -> Citation:
+    def ranked_candidates(
+        self, query: str, hits: Sequence[Hit], terms: Mapping[str, float]
+    ) -> list[selection.Candidate]:
+        cands = selection.candidates(
+            query, hits, terms, self.index.get_document, self.config.answer_passages, self.config.max_sentence_chars
+        )
+        return selection.score(cands, self.ranker)
+
+    def citation(self, passage: Passage, heading_path: tuple[str, ...] | None = None) -> Citation:
         doc = self.index.get_document(passage.doc_id)
         return Citation(
             doc_id=passage.doc_id,
@@ -324,79 +295,45 @@ class Answerer:
             issuer=doc.issuer if doc else None,
             publish_date=doc.publish_date if doc else None,
             status=doc.status if doc else Status.UNKNOWN,
-            heading_path=passage.heading_path,
-            link=document_link(passage.doc_id),
+            heading_path=passage.heading_path if heading_path is None else heading_path,
             source_url=doc.url if doc else None,
+            article=passage.article,
+            source_ids=passage.source_ids,
         )
 
-    # -- scoring ----------------------------------------------------------
-    def _query_terms(self, query: str) -> dict[str, float]:
+    def query_terms(self, query: str) -> dict[str, float]:
         tokens = [t for t in dict.fromkeys(self.index.tokenize(query)) if t not in GENERIC_TERMS]
         if not tokens:
             return {}
         weights = self.term_weights(tokens)
         return {t: max(float(w), 0.0) for t, w in zip(tokens, weights, strict=True)}
 
-    @staticmethod
-    def _coverage(terms: Mapping[str, float], text: str) -> tuple[float, float]:
-        """(share of the query's term weight found in `text`, absolute weight found)."""
-        low = text.lower()
-        total = sum(terms.values()) or 1.0
-        found = sum(w for t, w in terms.items() if t in low)
-        return found / total, found
+    # -- scoring ----------------------------------------------------------
+    def _sentence(self, c: selection.Candidate, dups: Sequence[selection.Candidate]) -> AnswerSentence:
+        p = c.hit.passage
+        cite = self.citation(p, selection.heading_path_of(c))
+        also = tuple(dict.fromkeys(self.citation(d.hit.passage, selection.heading_path_of(d)) for d in dups))
+        also = tuple(a for a in also if a.doc_id != cite.doc_id or a.passage_id != cite.passage_id)
+        return AnswerSentence(c.unit.text, cite, p.start + c.unit.start, p.start + c.unit.end, round(c.score, 4), also)
 
-    def _pick_sentences(self, hits: Sequence[Hit], terms: Mapping[str, float]) -> list[AnswerSentence]:
-        top = hits[0].score or 1.0
-        candidates: list[tuple[float, int, AnswerSentence]] = []
-        seen_text: set[str] = set()
-        for rank, hit in enumerate(hits[: self.config.answer_passages]):
-            p = hit.passage
-            cite = self.citation(p)
-            context_cov, _ = self._coverage(terms, " ".join((p.title, *p.heading_path)))
-            rel = max(hit.score / top, 0.0) if top > 0 else 1.0 / (rank + 1)
-            in_force = 1.0 if cite.status.in_force else 0.85
-            for s, e in split_sentences(p.text):
-                sent = p.text[s:e]
-                if len(sent) < _MIN_SENTENCE_CHARS or sent in seen_text:
-                    continue
-                seen_text.add(sent)
-                path = sentence_heading_path(p, s)
-                sent_cite = cite if path == cite.heading_path else replace(cite, heading_path=path)
-                cov, _ = self._coverage(terms, sent)
-                # The sentence must carry the answer; its passage's rank and heading add context.
-                score = (0.6 * cov + 0.1 * context_cov + 0.3 * rel) * in_force
-                if len(sent) > self.config.max_sentence_chars:
-                    score *= 0.9
-                    sent = sent[: self.config.max_sentence_chars] + "…"
-                candidates.append(
-                    (score, rank, AnswerSentence(sent, sent_cite, p.start + s, p.start + e, round(score, 4)))
-                )
-        if not candidates:
-            return []
-        candidates.sort(key=lambda c: (-c[0], c[1]))
-        best = candidates[0][0]
-        picked = [candidates[0][2]]
-        for score, _, sent in candidates[1:]:
-            if len(picked) >= self.config.max_sentences or score < best * self.config.follow_ratio:
-                break
-            picked.append(sent)
-        return picked
-
-    def _confidence(
-        self, hits: Sequence[Hit], terms: Mapping[str, float], sentences: Sequence[AnswerSentence]
+    def confidence(
+        self,
+        hits: Sequence[Hit],
+        terms: Mapping[str, float],
+        ranked: Sequence[selection.Candidate],
+        sentences: Sequence[AnswerSentence],
     ) -> tuple[float, dict[str, float]]:
+        """(probability the answer is supported, the signals it was computed from)."""
         top = hits[0].passage
-        cov_top, mass = self._coverage(terms, top.index_text())
+        cov_top, mass = selection.coverage(terms, top.index_text())
         answer_ctx = " ".join(s.text + " " + s.citation.title for s in sentences)
-        cov_ans, _ = self._coverage(terms, answer_ctx)
+        cov_ans, _ = selection.coverage(terms, answer_ctx)
         low = top.index_text().lower()
         missing = [w for t, w in terms.items() if t not in low]
         missing_max = max(missing, default=0.0) / (max(terms.values()) or 1.0)
         # Saturating: a question matched on one common word is weak evidence however well covered.
-        # Weights fitted by a grid search on ncp-dev + resident-qa-dev + eval/data/out_of_scope.jsonl
-        # (BM25 signals only); the service's threshold is calibrated on the same sets.
         # Mass is counted in units of the largest possible IDF, ln(1 + passages), so the same
-        # threshold holds for a 20-document demo and an 86k-passage law corpus.
+        # scale holds for a 20-document demo and an 86k-passage law corpus.
         specificity = 1.0 - math.exp(-mass / self._idf_scale())
         conf = 0.3 * cov_top + 0.1 * (1.0 - missing_max) + 0.6 * specificity
         signals = {
@@ -407,14 +344,25 @@ class Answerer:
             "matched_weight": round(mass, 4),
             "specificity": round(specificity, 4),
             "top_score": round(float(hits[0].score), 4),
+            "n_terms": float(len(terms)),
         }
         dense = hits[0].scores.get("dense") if hits[0].scores else None
         if dense is not None:
             signals["dense"] = round(float(dense), 4)
+            d5 = [float(h.scores.get("dense", 0.0)) for h in hits[:5] if h.scores]
+            signals["dense_gap"] = round(float(dense) - min(d5), 4)
             cfg = self.config
             closeness = min(max((float(dense) - cfg.dense_floor) / cfg.dense_span, 0.0), 1.0)
             conf = (1.0 - cfg.dense_weight) * conf + cfg.dense_weight * closeness
-        return round(min(max(conf, 0.0), 1.0), 4), signals
+        rule_conf = round(min(max(conf, 0.0), 1.0), 4)
+        signals["rule_conf"] = rule_conf
+        signals["top_prob"] = round(ranked[0].score, 4) if ranked else 0.0
+        signals["second_prob"] = round(ranked[1].score, 4) if len(ranked) > 1 else 0.0
+        first = sentences[0].citation.doc_id if sentences else hits[0].doc_id
+        signals["doc_share"] = sum(1 for h in hits[:5] if h.doc_id == first) / min(len(hits), 5)
+        if self.support is None:
+            return rule_conf, signals
+        return round(self.support.prob(signals), 4), signals
 
     def _idf_scale(self) -> float:
         if self.term_weights is _default_weights:
@@ -458,22 +406,35 @@ class Answerer:
             )
         return tuple(out)
 
+    def _about_subject(self, hit: Hit, subject: Sequence[str]) -> bool:
+        """The passage names the question's subject (its most specific topic word), not just a near word."""
+        if not subject:
+            return True
+        text = hit.passage.index_text().lower()
+        return subject[0].lower() in text
+
     def _abstain(
         self,
         question: str,
         query: str,
         hits: Sequence[Hit],
+        terms: Mapping[str, float],
         signals: Mapping[str, float],
         confidence: float = 0.0,
     ) -> Answer:
+        topics = set(topic_terms(list(terms)))
+        # The question's subject: its most specific topic word that any retrieved passage uses (a word
+        # the corpus never uses names nothing to suggest); a suggestion must be about it.
+        found = " ".join(h.passage.index_text().lower() for h in hits)
+        subject = sorted((t for t in terms if t in topics and t.lower() in found), key=lambda t: -terms[t])[:1]
         suggestions: list[Suggestion] = []
         seen: set[str] = set()
         for h in hits:
-            if h.doc_id in seen:
+            if h.doc_id in seen or not self._about_subject(h, subject):
                 continue
             seen.add(h.doc_id)
             c = self.citation(h.passage)
-            suggestions.append(Suggestion(c.doc_id, c.title, c.doc_number, c.status, c.link))
+            suggestions.append(Suggestion(c.doc_id, c.title, c.doc_number, c.status))
             if len(suggestions) == 3:
                 break
         text = f"{NOT_FOUND_TEXT}。您可以查看下列相近文件，或拨打 {self.config.hotline} 政务服务便民热线咨询。"

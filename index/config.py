@@ -17,6 +17,13 @@ class SearchMode(ChoiceEnum):
     HYBRID = "hybrid"
 
 
+class Ranking(ChoiceEnum):
+    """How hybrid candidates are ordered: today's fixed-weight fusion, or the learned ranker over them."""
+
+    FUSION = "fusion"
+    LEARNED = "learned"  # index/ranking.py; falls back to fusion when its artifact cannot be read
+
+
 class FusionMethod(ChoiceEnum):
     RRF = "rrf"  # reciprocal-rank fusion
     SCORE = "score"  # normalised-score convex combination
@@ -49,6 +56,10 @@ class IndexConfig:
     max_query_chars: int = 2_000
     # A superseded or expired passage's score is multiplied by this, so the current version ranks first.
     stale_penalty: float = 0.85
+    # Hybrid candidates ordered by the learned ranker (artifact `ranker_path`, default
+    # index/resources/ranker.json) or by the fusion above (the reference and fallback).
+    ranking: Ranking = Ranking.FUSION
+    ranker_path: str | None = None
 
     def __post_init__(self) -> None:
         if not 50 <= self.chunk_max_chars <= 5_000:
@@ -67,11 +78,14 @@ class IndexConfig:
             object.__setattr__(self, "mode", SearchMode.from_str(str(self.mode)))
         if not isinstance(self.fusion, FusionMethod):
             object.__setattr__(self, "fusion", FusionMethod.from_str(str(self.fusion)))
+        if not isinstance(self.ranking, Ranking):
+            object.__setattr__(self, "ranking", Ranking.from_str(str(self.ranking)))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mode"] = self.mode.value
         d["fusion"] = self.fusion.value
+        d["ranking"] = self.ranking.value
         return d
 
     @classmethod

@@ -20,11 +20,12 @@ import numpy as np
 from corpus.chunking import chunk_document
 from corpus.loaders import load_corpus
 from corpus.models import Document, Passage, Status
-from index import fusion
+from index import fusion, ranking
 from index.bm25 import BM25Index
-from index.config import FusionMethod, IndexConfig, SearchMode
+from index.config import FusionMethod, IndexConfig, Ranking, SearchMode
 from index.dense import DenseIndex, EmbeddingCache
 from index.lookup import DocLookup
+from index.query_terms import expand_terms
 from index.storage import (
     IndexFormatError,
     check,
@@ -70,6 +71,9 @@ class PolicyIndex:
         self.corpus_hash: str | None = None
         self._doc_order: list[str] | None = None
         self._row_doc_arr = np.zeros(0, dtype=np.int64)
+        # Learned order over the hybrid candidates (index.ranking); None keeps the fixed-weight fusion.
+        self.ranker: ranking.LearnedRanker | None = None
+        self._features = ranking.FeatureExtractor()
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -229,6 +233,33 @@ class PolicyIndex:
         self, query: str, top_k: int = 10, filters: Filters | None = None, mode: SearchMode | str | None = None
     ) -> list[Hit]:
         """Top passages for a query. Junk queries and filters that match nothing give []."""
+        mode = self._mode(mode)
+        got = self.candidates(query, top_k, filters, mode)
+        if got is None:
+            return []
+        c, parts = got
+        fused = c.fused
+        ranker = self.active_ranker() if mode is SearchMode.HYBRID else None
+        if ranker is not None:
+            # Learned order over the same candidates, in (0, 1) so the penalty and bonus below apply as to fusion.
+            fused = ranking.sigmoid(ranker.score(self._features.features(c, self.passages, self._docs)))
+            parts = {**parts, "ranker": fused}
+        cand = c.rows
+        if self.config.stale_penalty < 1.0:
+            stale = self._stale_rows(cand)
+            fused = np.where(stale, fused * self.config.stale_penalty, fused)
+        if c.looked_up.any():
+            fused = fused + c.looked_up * LOOKUP_BONUS * max(1.0, float(np.abs(fused).max()))
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        return [
+            Hit(self.passages[int(cand[i])], float(fused[i]), {k: float(v[i]) for k, v in parts.items()}) for i in order
+        ]
+
+    def candidates(
+        self, query: str, top_k: int = 10, filters: Filters | None = None, mode: SearchMode | str | None = None
+    ) -> tuple[ranking.Candidates, dict[str, np.ndarray]] | None:
+        """What retrieval produced for a query before ordering (None: nothing to rank), and each
+        signal per candidate for Hit.scores. The learned ranker and its training read this."""
         if not isinstance(query, str):
             raise ValueError(f"query must be a string, got {type(query).__name__}")
         query = query.strip()
@@ -238,27 +269,27 @@ class PolicyIndex:
             raise ValueError(f"query must be at most {self.config.max_query_chars} characters, got {len(query)}")
         if not 1 <= top_k <= MAX_TOP_K:
             raise ValueError(f"top_k must be 1..{MAX_TOP_K}, got {top_k}")
-        mode = (
-            self.config.mode if mode is None else (mode if isinstance(mode, SearchMode) else SearchMode.from_str(mode))
-        )
+        mode = self._mode(mode)
         if mode is not SearchMode.BM25 and self.dense is None:
             if mode is SearchMode.DENSE:
                 raise ValueError("dense search needs an encoder; this index was built without one")
             mode = SearchMode.BM25
         mask = self.mask(filters)
         if not mask.any():
-            return []
-        tokens = self.tokenizer.tokenize(query)
+            return None
+        # Abbreviations (公租房 -> 公共租赁住房) join the BM25 terms: index/resources/abbreviations.json.
+        tokens = expand_terms(query, self.tokenizer.tokenize(query), self.tokenizer.tokenize)
         informative = bool(self.bm25.query_ids(tokens))
         looked_up = np.asarray(
             [r for d in self._lookup.find(query) for r in self._doc_rows.get(d, ()) if mask[r]], dtype=np.int64
         )
         if not informative and not looked_up.size:
             # Score floor: nothing in the query is a word the corpus uses ("你好", "？？？", "asdf").
-            return []
+            return None
         n_cand = max(self.config.candidates, top_k)
         bm = self.bm25.scores(tokens, mask)
         bm_rows = _top_positive(bm, n_cand)
+        dn = None
         if mode is SearchMode.BM25:
             cand = np.union1d(bm_rows, looked_up)
             fused = bm[cand].astype(np.float64)
@@ -281,16 +312,23 @@ class PolicyIndex:
                 fused = self._fuse(bm[cand], dn, w)
                 parts = {"bm25": bm[cand], "dense": dn, "bm25_weight": np.full(len(cand), w)}
         if not cand.size:
-            return []
-        if self.config.stale_penalty < 1.0:
-            stale = self._stale_rows(cand)
-            fused = np.where(stale, fused * self.config.stale_penalty, fused)
-        if looked_up.size:
-            fused = fused + np.isin(cand, looked_up) * LOOKUP_BONUS * max(1.0, float(np.abs(fused).max()))
-        order = np.argsort(-fused, kind="stable")[:top_k]
-        return [
-            Hit(self.passages[int(cand[i])], float(fused[i]), {k: float(v[i]) for k, v in parts.items()}) for i in order
-        ]
+            return None
+        known = list(dict.fromkeys(t for t in tokens if t in self.bm25.vocab))
+        idf = dict(zip(known, (float(x) for x in self.bm25.idf_of(self.bm25.query_ids(known))), strict=True))
+        c = ranking.Candidates(cand, bm[cand], dn, fused, np.isin(cand, looked_up), idf)
+        return c, parts
+
+    def active_ranker(self) -> ranking.LearnedRanker | None:
+        """`self.ranker` if set, else the configured artifact when `config.ranking` is learned (loaded once;
+        an unreadable one is logged and the fusion used)."""
+        if self.ranker is not None or self.config.ranking is not Ranking.LEARNED:
+            return self.ranker
+        return ranking.load_shared(self.config.ranker_path or ranking.DEFAULT_RANKER_PATH)
+
+    def _mode(self, mode: SearchMode | str | None) -> SearchMode:
+        return (
+            self.config.mode if mode is None else (mode if isinstance(mode, SearchMode) else SearchMode.from_str(mode))
+        )
 
     def bm25_weight_for(self, tokens: Sequence[str], best_bm25: float) -> float:
         """The query's BM25 weight in fusion (see IndexConfig.bm25_weight_slope)."""

@@ -170,6 +170,14 @@ def check_rows(
                 root / "documents.jsonl",
                 f"no document {p.doc_id!r}, which live passage {p.id!r} of {pp} belongs to",
             )
+    # A law saved before its articles were kept apart: its passages mix articles and name none of them.
+    # (A policy saved then is fine: its passages' source is the document, the default.)
+    for d in docs.values():
+        check(
+            not ("law_id" in d.metadata and "source_spans" not in d.metadata),
+            root / "documents.jsonl",
+            f"law {d.id!r} was saved without its article spans (an index from before articles were kept)",
+        )
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:

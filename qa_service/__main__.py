@@ -13,20 +13,24 @@ import logging
 import uvicorn
 
 from qa_service.app import build_state, create_app
+from qa_service.logs import JsonFormatter
 from qa_service.privacy import MaskingFormatter
 from qa_service.settings import get_settings
 from qa_service.store import StoreError
 
 
-def configure_logging(level: int = logging.INFO) -> None:
+def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())  # one JSON object a line, with the request id; masked too
+    else:
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def main() -> None:
-    configure_logging()
     settings = get_settings()
+    configure_logging(fmt=settings.log_format)
     # Built before the server starts, so a file the service cannot use is refused in one line naming it,
     # not in a traceback from inside the ASGI lifespan.
     try:

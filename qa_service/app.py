@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.cors import CORSMiddleware
 
 from corpus.library import Library
 from qa_service.errors import install_error_handlers
@@ -23,10 +23,11 @@ from qa_service.faq import load_faq_file
 from qa_service.guard import Guard
 from qa_service.loading import link_versions, load_encoder, open_index
 from qa_service.metrics import MetricsMiddleware
-from qa_service.pages import Page
+from qa_service.pages import DocsPolicy
+from qa_service.push import worker
 from qa_service.push.delivery import PeriodicDeliverer, deliver
 from qa_service.ratelimit import RateLimiter
-from qa_service.routes import admin, ask, documents, feedback, ops, push, push_admin, search
+from qa_service.routes import admin, ask, documents, feedback, ops, pages, push, push_admin, search
 from qa_service.routes.deps import StateDep
 from qa_service.settings import Settings, get_settings
 from qa_service.state import AppState
@@ -49,23 +50,28 @@ def build_state(settings: Settings, index: Any | None = None, store: Store | Non
     return state
 
 
-def _start_deliverer(state: AppState) -> PeriodicDeliverer | None:
-    """Send queued pushes every `push_deliver_interval_seconds` (0: only the admin route sends)."""
+def _start_deliverer(state: AppState) -> Callable[[], None] | None:
+    """Send queued pushes every `push_deliver_interval_seconds` (0: only the admin route sends): in the
+    worker process (`push_worker = "process"`) or a thread; returns how to stop it."""
     s = state.settings
-    if s.push_deliver_interval_seconds <= 0:
+    if s.push_deliver_interval_seconds <= 0 or s.push_worker == "none":
         return None
+    if s.push_worker == "process":
+        proc = worker.start_process(s)
+        return functools.partial(worker.stop_process, proc)
     run = functools.partial(
         deliver,
         state.push_store,
-        state.push_channel,
+        state.push_channels if state.push_channels is not None else state.push_channel,
         500,
         max_attempts=s.push_max_attempts,
         retry_seconds=s.push_retry_seconds,
         lease_seconds=s.push_lease_seconds,
+        digest_minute=s.push_digest_minute,
     )
     deliverer = PeriodicDeliverer(run, s.push_deliver_interval_seconds)
     deliverer.start()
-    return deliverer
+    return deliverer.stop
 
 
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
@@ -80,10 +86,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             app.state.qa = build_state(settings)
             snap = app.state.qa.snapshot()
             logger.info("ready: %d documents, %d passages", len(snap.index.documents), len(snap.index))
-        deliverer = _start_deliverer(app.state.qa)
+        stop_deliverer = _start_deliverer(app.state.qa)
         yield
-        if deliverer is not None:
-            deliverer.stop()
+        if stop_deliverer is not None:
+            stop_deliverer()
         if owned:
             app.state.qa.store.close()
             app.state.qa.push_store.close()
@@ -97,6 +103,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     )
     app.state.qa = state
     app.state.admin_limiter = RateLimiter(settings.admin_rate_limit_per_minute, settings.admin_rate_limit_burst)
+    app.state.agent_limiter = RateLimiter(settings.agent_rate_limit_per_minute, settings.agent_rate_limit_burst)
     install_error_handlers(app)
     for r in (
         ask.router,
@@ -110,27 +117,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     ):
         app.include_router(r)
 
-    # Read once, with their CSP; only the chat widget may be framed by the portal.
-    widget_page = Page.load("widget.html", settings.frame_ancestors)
-    console_page, subscribe_page = Page.load("console.html"), Page.load("subscribe.html")
-    review_page = Page.load("review.html")
-
-    @app.get("/", include_in_schema=False)
-    @app.get("/widget", include_in_schema=False)
-    def widget() -> HTMLResponse:
-        return widget_page.response()
-
-    @app.get("/console", include_in_schema=False)
-    def console() -> HTMLResponse:
-        return console_page.response()
-
-    @app.get("/console/review", include_in_schema=False)
-    def console_review() -> HTMLResponse:
-        return review_page.response()  # the data comes from /api/admin/push/review, with the admin key
-
-    @app.get("/subscribe", include_in_schema=False)
-    def subscribe() -> HTMLResponse:
-        return subscribe_page.response()
+    app.include_router(pages.build_router(settings))
 
     @app.get("/healthz", tags=["运维"], summary="健康检查")
     def healthz(st: StateDep) -> dict[str, Any]:
@@ -146,6 +133,15 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         max_bytes=settings.max_body_bytes,
         admin_max_bytes=settings.max_admin_body_bytes,
         body_timeout_s=settings.request_body_timeout_s,
+    )
+    app.add_middleware(DocsPolicy)  # type: ignore[arg-type]
+    # Portals named in settings may call the API from their own pages (the preflight is answered here).
+    app.add_middleware(  # type: ignore[arg-type]
+        CORSMiddleware,
+        allow_origins=list(settings.portal_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["content-type"],
+        max_age=600,
     )
     # Added last, so outermost: it also sees the Guard's own 413 / 408 / 500 answers.
     app.add_middleware(MetricsMiddleware, state=lambda: getattr(app.state, "qa", None))  # type: ignore[arg-type]

@@ -49,6 +49,8 @@ class ErrorCode(str, Enum):
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     REVIEW_NOT_FOUND = "REVIEW_NOT_FOUND"
     LABELS_INVALID = "LABELS_INVALID"
+    AGENT_UNAUTHORIZED = "AGENT_UNAUTHORIZED"
+    AGENT_DISABLED = "AGENT_DISABLED"
 
 
 # Default Chinese message and HTTP status per code.
@@ -81,6 +83,8 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.STORAGE_UNAVAILABLE: (503, "保存失败（存储暂不可用），本次提交未生效，请稍后重试。"),
     ErrorCode.REVIEW_NOT_FOUND: (404, "该文件没有待审核的推送（可能已批准、已撤下或文件编号有误）。"),
     ErrorCode.LABELS_INVALID: (422, "推送标注不正确，请检查后重试。"),
+    ErrorCode.AGENT_UNAUTHORIZED: (401, "缺少或错误的坐席密钥（请在请求头 X-Agent-Key 中提供）。"),
+    ErrorCode.AGENT_DISABLED: (403, "坐席接口未启用：请在服务配置中设置 QA_AGENT_KEYS 后重启。"),
     ErrorCode.INTERNAL_ERROR: (500, "服务暂时出现问题，请稍后再试或拨打 12345 热线咨询。"),
 }
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from corpus.library import Library, link_documents
 from corpus.models import Document, Status
-from index.config import FusionMethod, IndexConfig, SearchMode
+from index.config import FusionMethod, IndexConfig, Ranking, SearchMode
 from index.engine import IndexFormatError, PolicyIndex
 from qa_service.settings import Settings
 
@@ -37,6 +37,8 @@ def index_config(settings: Settings) -> IndexConfig:
         bm25_weight=settings.bm25_weight,
         bm25_weight_slope=settings.bm25_weight_slope,
         rrf_k=settings.rrf_k,
+        ranking=Ranking.from_str(settings.ranking),
+        ranker_path=str(settings.ranker_path) if settings.ranker_path else None,
     )
 
 
@@ -191,6 +193,8 @@ def repealed(doc: Document) -> Document:
 
 def open_index(settings: Settings, encoder: Any = None) -> PolicyIndex:
     """The corpus index with the ingest log applied, from the last checkpoint when it is still current."""
+    if settings.backend == "milvus":
+        return open_milvus_index(settings, encoder)
     # Linked before indexing, so the saved index already carries statuses and links and a restart
     # only re-links what the ingest log changed.
     index = PolicyIndex.open_or_build(
@@ -228,6 +232,9 @@ def _identity(index: PolicyIndex, settings: Settings) -> dict[str, Any]:
 
 def save_checkpoint(settings: Settings, index: PolicyIndex) -> None:
     """Save `index` as the state of the current ingest log. Never fails the caller: the log stays the truth."""
+    if settings.backend == "milvus":
+        _note_log(settings, index)
+        return
     path, meta = _checkpoint_paths(settings)
     try:
         ident = _identity(index, settings)
@@ -262,6 +269,10 @@ def load_checkpoint(settings: Settings, base: PolicyIndex) -> PolicyIndex | None
 
 def rebuild_with(index: PolicyIndex, upserts: list[Document], repeal_ids: list[str], settings: Settings) -> PolicyIndex:
     """A new index = old documents + upserts - repeals, built off to the side (embeddings cached)."""
+    if settings.backend == "milvus":
+        # Milvus is changed in place (it is shared by every replica); add/replace is incremental there.
+        index.add([*upserts, *(repealed(index.documents[i]) for i in repeal_ids if i in index.documents)])
+        return index
     docs = dict(index.documents)
     for d in upserts:
         docs[d.id] = d
@@ -286,3 +297,31 @@ def link_versions(index: Any) -> int:
         logger.info("policy library linked %d documents (versions, interpretations)", len(changed))
         index.add(changed)
     return len(changed)
+
+
+# -- the milvus backend (issue 14): the collections persist themselves; the log is replayed when it changed -----
+def _log_sha1(settings: Settings) -> str | None:
+    log = ingest_log_path(settings)
+    return hashlib.sha1(log.read_bytes()).hexdigest() if log.is_file() else None
+
+
+def _note_log(settings: Settings, index: Any) -> None:
+    index.notes["ingest_log_sha1"] = _log_sha1(settings)
+    index.save_notes()
+
+
+def open_milvus_index(settings: Settings, encoder: Any = None) -> Any:
+    """The corpus in Milvus (reused when corpus, config and encoder match), with the ingest log applied once."""
+    from index.backend import open_or_build
+
+    index = open_or_build(
+        "milvus", settings.corpus_path, settings.resolved_index_dir, index_config(settings), encoder,
+        prepare=link_documents, milvus_uri=settings.resolved_milvus_uri, collection=settings.milvus_collection,
+    )  # fmt: skip
+    if ingest_log_path(settings).is_file() and index.notes.get("ingest_log_sha1") != _log_sha1(settings):
+        n = replay_ingest_log(settings, index)
+        if n:
+            logger.info("replayed %d ingest operations into milvus", n)
+            link_versions(index)
+        _note_log(settings, index)
+    return index

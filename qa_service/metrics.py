@@ -9,7 +9,9 @@ grow the series without bound and could carry what a resident typed.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa_service.logs import REQUEST_ID
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Retrieval answers in tens of milliseconds; an ingest may take seconds.
@@ -73,6 +77,14 @@ class _StateCollector(Collector):
 
 
 access_logger = logging.getLogger("qa_service.access")
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")  # a proxy's id is kept if it looks like one
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id" and _REQUEST_ID.match(value):
+            return value.decode()
+    return uuid.uuid4().hex[:16]
 
 
 class MetricsMiddleware:
@@ -92,11 +104,14 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # what the server answers if the app fails before starting a response
+        rid = _request_id(scope)
+        token = REQUEST_ID.set(rid)
 
         async def recording_send(msg: Message) -> None:
             nonlocal status
             if msg["type"] == "http.response.start":
                 status = int(msg["status"])
+                msg = {**msg, "headers": [*msg.get("headers", []), (b"x-request-id", rid.encode())]}
             await send(msg)
 
         try:
@@ -104,10 +119,16 @@ class MetricsMiddleware:
         finally:
             seconds = time.perf_counter() - started
             method = str(scope.get("method", ""))
-            access_logger.info("%s %s %d %.0fms", method, _printable(scope.get("path", "")), status, seconds * 1000)
+            path = _printable(scope.get("path", ""))
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            fields = {"method": method, "path": path, "route": route, "status": status}
+            access_logger.info(
+                "%s %s %d %.0fms", method, path, status, seconds * 1000,
+                extra={**fields, "duration_ms": round(seconds * 1000, 1)},
+            )  # fmt: skip
+            REQUEST_ID.reset(token)
             state = self.state()
             if state is not None:  # before the lifespan has built the state there is nothing to count into
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
                 state.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
                 state.metrics.latency.labels(method=method, route=route).observe(seconds)
 

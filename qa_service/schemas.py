@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from corpus.models import Document
 from index.answer import Answer, AnswerSentence, Citation, StatusNotice, Suggestion, SupportingPassage, document_link
 from qa_service.errors import ApiError, ErrorCode
+from qa_service.pages import reader_link
 
 _STRICT = ConfigDict(extra="forbid")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -58,10 +59,22 @@ class AskRequest(BaseModel):
     filters: FilterIn | None = None
 
 
+FEEDBACK_REASONS = {
+    "not_answered": "没回答我的问题",
+    "outdated": "内容过时",
+    "wrong_citation": "引用错误",
+    "other": "其他",
+}
+
+
 class FeedbackRequest(BaseModel):
     model_config = _STRICT
     answer_id: str
     useful: bool
+    reason: Literal["not_answered", "outdated", "wrong_citation", "other"] | None = Field(
+        None,
+        description="没用的原因：not_answered 没回答我的问题、outdated 内容过时、wrong_citation 引用错误、other 其他",
+    )
     comment: str | None = None
 
 
@@ -90,6 +103,7 @@ class CitationOut(BaseModel):
     heading: str
     link: str
     source_url: str | None = None
+    reader_url: str = ""  # the reader page opened at this passage (qa_service.pages.reader_link)
 
     @classmethod
     def of(cls, c: Citation) -> CitationOut:
@@ -103,21 +117,30 @@ class CitationOut(BaseModel):
             status=c.status.value,
             heading_path=list(c.heading_path),
             heading=c.heading,
-            link=c.link,
+            link=document_link(c.doc_id),
             source_url=c.source_url,
+            reader_url=reader_link(c.doc_id, c.passage_id or None),
         )
 
 
 class SentenceOut(BaseModel):
     text: str
-    start: int
+    start: int  # offsets into the cited document's text (-1 for an approved FAQ answer)
     end: int
     score: float
     citation: CitationOut
+    also_cited: list[CitationOut] = []  # the same sentence in a 解读 or an earlier version
 
     @classmethod
     def of(cls, s: AnswerSentence) -> SentenceOut:
-        return cls(text=s.text, start=s.start, end=s.end, score=s.score, citation=CitationOut.of(s.citation))
+        return cls(
+            text=s.text,
+            start=s.start,
+            end=s.end,
+            score=s.score,
+            citation=CitationOut.of(s.citation),
+            also_cited=[CitationOut.of(c) for c in s.also_cited],
+        )
 
 
 class PassageOut(BaseModel):
@@ -144,10 +167,18 @@ class SuggestionOut(BaseModel):
     doc_number: str | None
     status: str
     link: str
+    reader_url: str = ""
 
     @classmethod
     def of(cls, s: Suggestion) -> SuggestionOut:
-        return cls(doc_id=s.doc_id, title=s.title, doc_number=s.doc_number, status=s.status.value, link=s.link)
+        return cls(
+            doc_id=s.doc_id,
+            title=s.title,
+            doc_number=s.doc_number,
+            status=s.status.value,
+            link=document_link(s.doc_id),
+            reader_url=reader_link(s.doc_id),
+        )
 
 
 class NoticeOut(BaseModel):
@@ -182,6 +213,8 @@ class AskResponse(BaseModel):
     notices: list[NoticeOut]
     suggestions: list[SuggestionOut]
     hotline: str
+    hotline_href: str = ""  # tel:12345, for a link a phone dials
+    follow_ups: list[str] = []  # questions to offer next (qa_service.followups), resolved in this conversation
 
     @classmethod
     def of(cls, a: Answer, answer_id: str, conversation_id: str) -> AskResponse:
@@ -199,6 +232,7 @@ class AskResponse(BaseModel):
             notices=[NoticeOut.of(n) for n in a.notices],
             suggestions=[SuggestionOut.of(s) for s in a.suggestions],
             hotline=a.hotline,
+            hotline_href=a.hotline_href,
         )
 
 
@@ -211,6 +245,7 @@ class DocSummary(BaseModel):
     status: str
     doc_type: str | None
     link: str
+    reader_url: str = ""
 
     @classmethod
     def of(cls, d: Document) -> DocSummary:
@@ -223,6 +258,7 @@ class DocSummary(BaseModel):
             status=d.status.value,
             doc_type=d.doc_type,
             link=document_link(d.id),
+            reader_url=reader_link(d.id),
         )
 
 
@@ -244,6 +280,21 @@ class SearchResponse(BaseModel):
     page_size: int
     sort: str
     results: list[SearchResult]
+    took_ms: float = 0.0  # time the server spent searching
+
+
+class FacetValue(BaseModel):
+    value: str
+    label: str
+    count: int
+
+
+class FacetsOut(BaseModel):
+    issuer: list[FacetValue]
+    region: list[FacetValue]
+    topic: list[FacetValue]
+    doc_type: list[FacetValue]
+    status: list[FacetValue]
 
 
 class SectionOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.answer import DEFAULT_ABSTAIN_THRESHOLD, AnswerConfig
-from index.config import FusionMethod, IndexConfig, SearchMode
+from index.config import FusionMethod, IndexConfig, Ranking, SearchMode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _PACKAGE_CORPUS = REPO_ROOT / "corpus" / "demo"
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     bm25_weight_slope: float = Field(IndexConfig.bm25_weight_slope, ge=-2.0, le=2.0)
     rrf_k: int = Field(IndexConfig.rrf_k, ge=1, le=1000)
     chunk_max_chars: int = Field(IndexConfig.chunk_max_chars, ge=50, le=5000)
+    # --- learned ranking of the hybrid candidates (issue 12; index/ranking.py, README "Evaluation") ---
+    ranking: str = IndexConfig.ranking.value  # "fusion" (fixed weights, the reference) or "learned"
+    ranker_path: Path | None = None  # default: index/resources/ranker.json (python -m eval train-ranker)
 
     top_k: int = Field(10, ge=1, le=100)  # passages the answer is built from
     abstain_threshold: float = Field(DEFAULT_ABSTAIN_THRESHOLD, ge=0.0, le=1.0)  # eval answers --calibrate
@@ -64,8 +68,15 @@ class Settings(BaseSettings):
     request_body_timeout_s: float = Field(15.0, gt=0)  # whole body, first byte to last; else 408
     frame_ancestors: str = "'self'"  # CSP sources that may frame the chat widget, e.g. "'self' https://portal"
 
-    # Precise push (qa_service.push.delivery): retries with exponential back-off, then `failed`; a row whose
-    # deliverer died is re-sent (same idempotency key) once its lease runs out.
+    # -- push store and delivery worker (qa_service.push.db, qa_service.push.worker) --
+    # The push database: default SQLite at push_sqlite_path; e.g. postgresql://push@db.internal/push.
+    push_database_url: str | None = None
+    # Who delivers every push_deliver_interval_seconds: "process" (`python -m qa_service.push worker`, started
+    # and stopped by the service), "thread" (inside the web process), "none" (workers run elsewhere).
+    push_worker: str = Field("process", pattern="^(process|thread|none)$")
+    push_workers: int = Field(1, ge=1, le=64)  # concurrent claimers per channel in the worker process
+    # Precise push (qa_service.push.delivery): retries with exponential back-off, then `dead` (dead-lettered);
+    # a row whose deliverer died is re-sent (same idempotency key) once its lease runs out.
     push_plan_on_ingest: bool = True
     push_backfill: bool = True  # a new or changed subscriber also gets the policies in force that match
     push_deliver_interval_seconds: float = Field(30.0, ge=0)  # 0: only POST /api/admin/push/deliver sends
@@ -79,6 +90,43 @@ class Settings(BaseSettings):
     push_auto_threshold: float = Field(0.9, ge=0.0, le=1.0)
     push_review_min_profiles: int = Field(200, ge=1)
 
+    # -- push channels and residents' links (qa_service.push.channels, qa_service.push.preferences) --
+    # E-mail, SMS and webhook exist only when their settings are complete (build_channels logs what is
+    # missing). Their links need the public base URL and the unsubscribe secret: the HMAC key of the
+    # one-click unsubscribe links (>= 32 characters; changing it voids the links already sent).
+    push_public_base_url: str | None = None  # e.g. https://zw.licheng.gov.cn
+    push_unsubscribe_secret: SecretStr | None = None
+    push_unsubscribe_ttl_days: int = Field(0, ge=0, le=3650)  # 0: a link works as long as the subscription
+    push_sender_name: str = "历城区政策推送"
+    push_digest_minute: int = Field(18 * 60, ge=0, le=24 * 60 - 1)  # daily digests go out then (Asia/Shanghai)
+    push_webhook_enabled: bool = False
+    push_webhook_allow_private: bool = False  # receivers inside private networks (10/8, 192.168/16, ...)
+    # Webhook and SMS gateway HTTP: retries within one delivery attempt (the outbox retries later again).
+    push_http_connect_timeout_s: float = Field(3.0, gt=0, le=120)
+    push_http_read_timeout_s: float = Field(10.0, gt=0, le=300)
+    push_http_retries: int = Field(2, ge=0, le=10)
+    push_http_backoff_s: float = Field(0.5, ge=0, le=60)
+    push_channels_allow_loopback: bool = False  # tests only: http:// and 127.0.0.1 receivers
+    push_smtp_host: str | None = None
+    push_smtp_port: int = Field(587, ge=1, le=65535)
+    push_smtp_starttls: bool = True
+    push_smtp_user: str | None = None
+    push_smtp_password: SecretStr | None = None
+    push_smtp_from: str | None = None  # e.g. 历城区政策推送 <push@licheng.gov.cn>
+    push_smtp_timeout_s: float = Field(10.0, gt=0, le=300)
+    push_sms_gateway_url: str | None = None
+    push_sms_gateway_key: SecretStr | None = None
+    push_sms_template_id: str | None = None
+    push_sms_signature: str = ""  # e.g. 【历城区政务】 when the gateway does not add it
+    push_sms_max_segments: int = Field(3, ge=1, le=10)
+
+    @field_validator("push_unsubscribe_secret")
+    @classmethod
+    def _check_unsubscribe_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("push_unsubscribe_secret must be at least 32 characters (e.g. openssl rand -hex 32)")
+        return v
+
     # Optional OpenAI-compatible generator that may rephrase the extractive answer. Off by default.
     generator_base_url: str | None = None
     generator_model: str | None = None
@@ -87,8 +135,58 @@ class Settings(BaseSettings):
     # Generator calls in flight at once; an ask finding none free keeps its extractive answer at once.
     generator_max_concurrency: int = Field(4, ge=1, le=64)
 
+    # The faces (issue 13): portals that embed the chat widget (CORS and framing of /widget), the 12345
+    # agents' keys (agent id -> key, separate from the admin key; JSON in QA_AGENT_KEYS) and their own
+    # rate limit per agent (a call centre sits behind one NAT address), and the log line format.
+    portal_origins: list[str] = []  # e.g. ["https://www.licheng.gov.cn"]; JSON in QA_PORTAL_ORIGINS
+    agent_keys: dict[str, SecretStr] = {}
+    agent_rate_limit_per_minute: float = Field(120.0, gt=0)
+    agent_rate_limit_burst: int = Field(30, ge=1)
+    log_format: str = "text"  # "text" or "json" (one JSON object a line, with the request id)
+
+    @field_validator("portal_origins")
+    @classmethod
+    def _check_portal_origins(cls, v: list[str]) -> list[str]:
+        for o in v:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-fA-F:]+\](:[0-9]{1,5})?", o):
+                raise ValueError(f"portal_origins must be origins like https://portal.example, got {o!r}")
+        return v
+
+    @field_validator("agent_keys")
+    @classmethod
+    def _check_agent_keys(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for agent, key in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", agent) or len(key.get_secret_value()) < 16:
+                raise ValueError(f"agent_keys: ids are 1-40 letters, digits, _ or -, keys >= 16 chars; bad {agent!r}")
+        return v
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, v: str) -> str:
+        if v not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json, got {v!r}")
+        return v
+
     # Answers (masked questions) and their feedback are deleted after this many days.
     answers_retention_days: int = Field(180, ge=1, le=36_500)
+
+    # Retrieval backend (issue 14): "embedded" (bm25s + faiss in process, the default) or "milvus"
+    # (passages, vectors and BM25 in Milvus). QA_MILVUS_URI is a local path ending in .db for Milvus
+    # Lite (default <data_dir>/milvus.db) or http://host:19530 for a server or cluster.
+    backend: str = "embedded"
+    milvus_uri: str | None = None
+    milvus_collection: str = "policy"
+
+    @field_validator("backend")
+    @classmethod
+    def _check_backend(cls, v: str) -> str:
+        from index.backend import Backend
+
+        return Backend.from_str(v).value
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
 
     @field_validator("encoder")
     @classmethod
@@ -115,6 +213,11 @@ class Settings(BaseSettings):
     def _check_fusion(cls, v: str) -> str:
         return FusionMethod.from_str(v).value
 
+    @field_validator("ranking")
+    @classmethod
+    def _check_ranking(cls, v: str) -> str:
+        return Ranking.from_str(v).value
+
     @property
     def resolved_index_dir(self) -> Path:
         return self.index_dir or self.data_dir / "index"
@@ -126,6 +229,10 @@ class Settings(BaseSettings):
     @property
     def resolved_push_sqlite_path(self) -> Path:
         return self.push_sqlite_path or self.data_dir / "push.sqlite3"
+
+    @property
+    def resolved_push_database_url(self) -> str:
+        return self.push_database_url or f"sqlite:///{self.resolved_push_sqlite_path}"
 
     @property
     def generator_enabled(self) -> bool:

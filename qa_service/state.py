@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from corpus.models import Document
+from corpus.push.columnar import ColumnarMatcher
+from corpus.push.profiles import Profile
 from index.answer import AnswerConfig, Answerer
+from index.pipeline import QAPipeline, build_pipeline
 from qa_service.conversation import ConversationStore
-from qa_service.faq import FaqItem, FaqMatcher
+from qa_service.faq import FaqItem
 from qa_service.metrics import Metrics
 from qa_service.push.delivery import Channel, InboxChannel
 from qa_service.push.planner import LabelCache, Labeller
@@ -130,14 +133,15 @@ class LibraryView:
 class Snapshot:
     index: Any  # PolicyIndex (or a stand-in with the same surface)
     library: LibraryView
-    answerer: Answerer
-    faq: FaqMatcher
+    pipeline: QAPipeline  # follow-ups, FAQ, answer selection, abstention (index.pipeline)
 
+    @property
+    def answerer(self) -> Answerer:
+        return self.pipeline.answerer
 
-def term_weights_of(index: Any) -> Callable[[Sequence[str]], Sequence[float]] | None:
-    """BM25 IDF of query tokens, when the index exposes it (fakes in tests may not)."""
-    fn = getattr(index, "idf", None)
-    return fn if callable(fn) else None
+    @property
+    def faq(self) -> Any:
+        return self.pipeline.faq
 
 
 def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], library: Any = None) -> Snapshot:
@@ -146,13 +150,13 @@ def make_snapshot(index: Any, settings: Settings, faq_items: Iterable[FaqItem], 
     config = AnswerConfig(
         top_k=settings.top_k,
         answer_passages=min(5, settings.top_k),
-        threshold=settings.abstain_threshold,
+        # Unless set (QA_ABSTAIN_THRESHOLD): the shipped support model's threshold, else the rules' default.
+        threshold=settings.abstain_threshold if "abstain_threshold" in settings.model_fields_set else None,
         hotline=settings.hotline,
         dense_weight=settings.abstain_dense_weight,
     )
-    answerer = Answerer(index, config, versions=view, term_weights=term_weights_of(index))
-    faq = FaqMatcher(faq_items, index.tokenize, settings.faq_threshold)
-    return Snapshot(index=index, library=view, answerer=answerer, faq=faq)
+    pipeline = build_pipeline(index, config, faq_items, settings.faq_threshold, versions=view)
+    return Snapshot(index=index, library=view, pipeline=pipeline)
 
 
 class AppState:
@@ -183,13 +187,55 @@ class AppState:
         self.write_lock = threading.Lock()  # one re-index / ingest at a time
         # Precise push: profiles and outbox; the channel defaults to the in-app inbox, the labeller
         # (None) to corpus.push.labels.label_document, imported when a plan first needs it.
-        self.push_store = push_store or PushStore(settings.resolved_push_sqlite_path)
-        self.push_channel: Channel = push_channel or InboxChannel(self.push_store)
+        self.push_store = push_store or PushStore(url=settings.resolved_push_database_url)
+        # name -> channel for delivery (each outbox row names its channel); planning writes rows for these
+        # channels only (a row for a channel without settings would wait forever). A channel handed in, or
+        # assigned to `push_channel` later, takes every row instead.
+        self.push_channels: Mapping[str, Channel] | None = None
+        self._push_channel: Channel = push_channel or InboxChannel(self.push_store)
+        if push_channel is None:
+            from qa_service.push.channels import build_channels
+
+            self.push_channels = build_channels(settings, self.push_store)
+            self.push_store.enable_channels(self.push_channels)
         self.push_labeller = push_labeller
         self.push_labels = LabelCache()  # back-filling new subscribers labels each document once
+        self._push_matcher: ColumnarMatcher | None = None  # the stored profiles as bitmaps, loaded on first use
+        self._push_matcher_lock = threading.Lock()
+
+    @property
+    def push_channel(self) -> Channel:
+        return self._push_channel
+
+    @push_channel.setter
+    def push_channel(self, channel: Channel) -> None:
+        self._push_channel = channel
+        self.push_channels = None
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def push_matcher(self) -> ColumnarMatcher:
+        """Every stored profile in the columnar matcher, loaded once; the push service keeps it current.
+
+        Reloaded when the store's count disagrees (profiles written by another process).
+        """
+        with self._push_matcher_lock:
+            m = self._push_matcher
+            if m is None or len(m) != self.push_store.count_profiles():
+                m = self._push_matcher = ColumnarMatcher.build(self.push_store.profiles())
+            return m
+
+    def push_profile_saved(self, profile: Profile) -> None:
+        """A profile created or edited in the store: the loaded matcher follows (a later load reads the store)."""
+        with self._push_matcher_lock:
+            if self._push_matcher is not None:
+                self._push_matcher.add(profile)
+
+    def push_profile_deleted(self, profile_id: str) -> None:
+        with self._push_matcher_lock:
+            if self._push_matcher is not None:
+                self._push_matcher.remove(profile_id)
 
     def swap(self, snapshot: Snapshot) -> None:
         with self._lock:
@@ -206,5 +252,4 @@ class AppState:
 
     def refresh_faq(self) -> None:
         snap = self._snapshot
-        faq = FaqMatcher(self.faq_items(), snap.index.tokenize, self.settings.faq_threshold)
-        self.swap(replace(snap, faq=faq))
+        self.swap(replace(snap, pipeline=snap.pipeline.with_faq(self.faq_items())))

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT NOT NULL REFERENCES answers(id),
     created REAL NOT NULL,
     useful INTEGER NOT NULL,
-    comment TEXT
+    comment TEXT,
+    reason TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_by_answer ON feedback (answer_id);
 CREATE TABLE IF NOT EXISTS faq (
@@ -127,6 +128,9 @@ class Store:
             if not memory:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(feedback)")}
+            if "reason" not in columns:  # a database from before feedback had a reason
+                self._db.execute("ALTER TABLE feedback ADD COLUMN reason TEXT")
             self._purge()
             self._db.commit()
 
@@ -185,27 +189,61 @@ class Store:
             cited_doc_ids=tuple(json.loads(row["cited_doc_ids"])),
         )
 
-    def add_feedback(self, answer_id: str, useful: bool, comment: str | None) -> int:
+    def add_feedback(self, answer_id: str, useful: bool, comment: str | None, reason: str | None = None) -> int:
         with self._lock:
             cur = self._db.execute(
-                "INSERT INTO feedback (answer_id, created, useful, comment) VALUES (?,?,?,?)",
-                (answer_id, self._clock(), int(useful), mask_personal(comment) if comment else None),
+                "INSERT INTO feedback (answer_id, created, useful, comment, reason) VALUES (?,?,?,?,?)",
+                (answer_id, self._clock(), int(useful), mask_personal(comment) if comment else None, reason),
             )
             self._db.commit()
             return int(cur.lastrowid or 0)
 
-    def export_feedback(self) -> Iterator[dict]:
-        """One BEIR-like query per feedback: `qrels` marks cited documents 1 (useful) or 0.
-
-        Text is masked again on the way out, so rows stored by an older, weaker mask leave clean.
-        """
+    def weak_answers(self, below: float, limit: int = 5000) -> list[dict]:
+        """The newest answers that abstained or answered with confidence under `below` (FAQ hits excluded):
+        the operators' to-do list. Questions are stored masked and masked again here."""
         with self._lock:
             self._purge()
             self._db.commit()
             rows = self._db.execute(
-                "SELECT f.id, f.created, f.useful, f.comment, a.id AS answer_id, a.question, a.query, a.abstained,"
-                " a.confidence, a.source, a.cited_doc_ids FROM feedback f JOIN answers a ON a.id = f.answer_id"
-                " ORDER BY f.id"
+                "SELECT id, created, question, abstained, confidence, source, cited_doc_ids FROM answers"
+                " WHERE source != 'faq' AND (abstained = 1 OR confidence < ?) ORDER BY created DESC LIMIT ?",
+                (below, limit),
+            ).fetchall()
+        return [
+            {
+                "answer_id": r["id"],
+                "created": r["created"],
+                "question": mask_personal(r["question"]),
+                "abstained": bool(r["abstained"]),
+                "confidence": r["confidence"],
+                "cited_doc_ids": json.loads(r["cited_doc_ids"]),
+            }
+            for r in rows
+        ]
+
+    def export_feedback(self, useful: bool | None = None, reason: str | None = None) -> Iterator[dict]:
+        """One BEIR-like query per feedback: `qrels` marks cited documents 1 (useful) or 0.
+
+        Optionally only useful (or not useful) feedback, or one reason. Text is masked again on the
+        way out, so rows stored by an older, weaker mask leave clean.
+        """
+        where, args = [], []
+        if useful is not None:
+            where.append("f.useful = ?")
+            args.append(int(useful))
+        if reason is not None:
+            where.append("f.reason = ?")
+            args.append(reason)
+        with self._lock:
+            self._purge()
+            self._db.commit()
+            rows = self._db.execute(
+                "SELECT f.id, f.created, f.useful, f.comment, f.reason, a.id AS answer_id, a.question, a.query,"
+                " a.abstained, a.confidence, a.source, a.cited_doc_ids FROM feedback f"
+                " JOIN answers a ON a.id = f.answer_id"
+                + (" WHERE " + " AND ".join(where) if where else "")
+                + " ORDER BY f.id",
+                args,
             ).fetchall()
         for r in rows:
             cited = json.loads(r["cited_doc_ids"])
@@ -215,6 +253,7 @@ class Store:
                 "answer_id": r["answer_id"],
                 "useful": bool(r["useful"]),
                 "comment": mask_personal(r["comment"]) if r["comment"] else None,
+                "reason": r["reason"],
                 "abstained": bool(r["abstained"]),
                 "confidence": r["confidence"],
                 "source": r["source"],

@@ -23,6 +23,9 @@ the title and text, following the push-dev GUIDE (`../shared/data/eval/push-dev/
   (`corpus.push.topics`) replaces the keywords when the caller has an encoder;
 - an optional learned `audience_predictor` (`corpus.push.audience_model`) replaces the audience
   cues; its audience is final (groups of a side it leaves out are dropped, none are added);
+- an optional learned `group_predictor` (`corpus.push.group_model`: the lexicon proposes, a
+  logistic model reading each mention with its clause, list lead-in and heading decides) replaces
+  the group rules; evidence is still a verbatim quote of the text;
 - expired: metadata, 已废止/已失效, or a stated validity period that ended before `today`.
 
 Each stage is a module of `corpus.push` (`audience`, `jurisdiction`, `groups`, `topic_rules`,
@@ -44,13 +47,19 @@ from corpus.push.targeting import Targeting
 from corpus.push.taxonomy import BUSINESS_GROUPS, Audience
 from corpus.push.topic_rules import topics_of, with_group_topics
 
-__all__ = ["label_document", "TopicPredictor", "AudiencePredictor"]
+__all__ = ["label_document", "TopicPredictor", "AudiencePredictor", "GroupPredictor"]
 
 
 class TopicPredictor(Protocol):
     """Topics of a document from a learned model (`corpus.push.topics.TopicClassifier`)."""
 
     def predict(self, doc: Document) -> tuple[str, ...]: ...
+
+
+class GroupPredictor(Protocol):
+    """Groups of a document and their verbatim evidence from a learned model (`corpus.push.group_model`)."""
+
+    def predict(self, doc: Document) -> tuple[tuple[str, ...], dict[str, str]]: ...
 
 
 class AudiencePredictor(Protocol):
@@ -64,12 +73,14 @@ def label_document(
     today: str | None = None,
     topic_predictor: TopicPredictor | None = None,
     audience_predictor: AudiencePredictor | None = None,
+    group_predictor: GroupPredictor | None = None,
 ) -> Targeting:
     """Push labels of `doc`. `today` (ISO date) decides whether a stated validity period has ended.
 
     `topic_predictor`, when given, replaces the keyword topic rules (the topic a labelled group
     implies is still added); without it, the rules decide, so no encoder is ever needed.
     `audience_predictor`, when given, replaces the audience cues and has the last word.
+    `group_predictor`, when given, replaces the group rules (the lexicon still proposes the candidates).
     """
     today = _check_today(today)
     title = doc.title or ""
@@ -80,7 +91,10 @@ def label_document(
     jurisdiction = jurisdiction_of(doc)
     audience = audience_of(title, text) if audience_predictor is None else (audience_predictor.predict(doc) or None)
     # internal procedure and news get no groups either: nobody is addressed
-    groups, evidence = ((), {}) if audience is None else groups_of(title, text)
+    if audience is None:
+        groups, evidence = (), {}
+    else:
+        groups, evidence = groups_of(title, text) if group_predictor is None else group_predictor.predict(doc)
     audience = audience or ()
     if audience_predictor is None:
         # a group named with a benefit or duty makes its side an audience (GUIDE §2.1)

@@ -101,6 +101,9 @@ class Targeting:
     # How sure the labeller is that these labels give the right recipients, 0..1 (calibrated by the
     # learned models); None: rules only, nobody has measured it. The review step gates on it.
     confidence: float | None = field(default=None, compare=False, hash=False)
+    # The learned models' probabilities behind these labels, by field: {"audience": {"resident": p, ...},
+    # "groups": {group: p}, "topics": {topic: p}}; empty for rules. P(match) of a pair is read from them.
+    probabilities: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         check_taxonomy(self.groups, self.topics)
@@ -118,6 +121,7 @@ class Targeting:
             "expired": self.expired,
             "expired_reason": self.expired_reason,
             "confidence": self.confidence,
+            "probabilities": {k: dict(v) for k, v in self.probabilities.items()},
         }
 
     @classmethod
@@ -133,4 +137,7 @@ class Targeting:
             expired=bool(d.get("expired", d.get("expired_or_superseded", False))),
             expired_reason=d.get("expired_reason"),
             confidence=d.get("confidence"),
+            probabilities={
+                str(k): {str(a): float(b) for a, b in v.items()} for k, v in (d.get("probabilities") or {}).items()
+            },  # fmt: skip
         )

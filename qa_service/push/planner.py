@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corpus.models import Document
+from corpus.push.columnar import ColumnarMatcher
 from corpus.push.matching import MatchReason, match
 from corpus.push.profiles import Profile
 from corpus.push.targeting import Targeting
@@ -83,12 +84,14 @@ def plan(
     get_document: Callable[[str], Document | None] | None = None,
     revised_ids: Iterable[str] = (),
     review: ReviewPolicy | None = None,
+    matcher: ColumnarMatcher | None = None,
 ) -> PlanResult:
     """Label, match and enqueue `docs`. Each document is committed on its own (rows + "planned" mark).
 
     `profiles` default to every stored profile; `get_document` looks up a superseded version's
     title for the reason; `revised_ids` are documents the caller knows replaced an earlier text;
-    `review` None sends every match (decisions already taken are honoured either way).
+    `review` None sends every match (decisions already taken are honoured either way);
+    `matcher`, the stored profiles as bitmaps (kept by the service), replaces loading them all.
     """
     docs = list(docs)
     revised_hint = set(revised_ids)
@@ -96,7 +99,7 @@ def plan(
     # Noted first: a crash before a document is planned leaves it queued for the next plan.
     store.note_documents((d.id, versions[d.id], d.id in revised_hint) for d in docs)
     labeller = labeller or default_labeller()
-    people = store.profiles() if profiles is None else list(profiles)
+    people = list(profiles) if profiles is not None else matcher if matcher is not None else store.profiles()
     enqueued, revised, skipped, errors, held = 0, [], {}, {}, []
     for doc in docs:
         version = versions[doc.id]
@@ -140,17 +143,16 @@ def match_entries(
     doc: Document,
     version: str,
     targeting: Targeting,
-    people: Iterable[Profile],
+    people: Iterable[Profile] | ColumnarMatcher,
     revised: bool = False,
     replaces: str | None = None,
 ) -> list[OutboxEntry]:
     """One outbox entry per profile `targeting` matches."""
-    entries = []
-    for person in people:
-        reason = match(person, targeting)
-        if reason is not None:
-            entries.append(_entry(doc, version, reason, revised, replaces))
-    return entries
+    if isinstance(people, ColumnarMatcher):  # bitmap algebra over everyone, the same pairs as match()
+        reasons = people.match(targeting).reasons()
+    else:
+        reasons = [r for person in people if (r := match(person, targeting)) is not None]
+    return [_entry(doc, version, reason, revised, replaces) for reason in reasons]
 
 
 def _entry(doc: Document, version: str, reason: MatchReason, revised: bool, replaces: str | None) -> OutboxEntry:
@@ -237,6 +239,7 @@ def plan_pending(
     labeller: Labeller | None = None,
     profiles: Iterable[Profile] | None = None,
     review: ReviewPolicy | None = None,
+    matcher: ColumnarMatcher | None = None,
 ) -> PlanResult:
     """Plan every document noted (ingested) but not planned yet, in its current version."""
     pending = store.unplanned_documents()
@@ -252,6 +255,6 @@ def plan_pending(
             docs[doc_id] = doc
         else:
             docs[doc_id] = doc
-    result = plan(store, docs.values(), labeller, profiles, get_document, review=review)
+    result = plan(store, docs.values(), labeller, profiles, get_document, review=review, matcher=matcher)
     return PlanResult(result.documents, result.enqueued, result.revised, {**skipped, **result.skipped}, result.errors,
                       result.held)  # fmt: skip

@@ -9,16 +9,24 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from corpus.models import ChoiceEnum
 from corpus.push.profiles import Profile
 from corpus.push.targeting import Targeting
 from qa_service.privacy import mask_personal
+from qa_service.push.preferences import DeliveryMode, QuietHours
 
 # `held`: planned but waiting for an operator's review (先审后发); delivery never claims it.
-OUTBOX_STATUSES = ("held", "pending", "sent", "failed")
+# `dead`: dead-lettered after the last attempt (or a permanent refusal); an operator may requeue it.
+OUTBOX_STATUSES = ("held", "pending", "sent", "dead")
+# What operators see per document and channel: `failed` counts pending rows whose last attempt failed
+# (waiting to be retried), beside the statuses themselves.
+STATUS_COUNTS = ("held", "pending", "sent", "failed", "dead")
+# The channels a subscription may name; every subscription has the inbox.
+CHANNELS = ("inbox", "webhook", "email", "sms")
 # A review is `waiting` until approved or dropped; `superseded` when a newer version of the text was planned.
 REVIEW_STATUSES = ("waiting", "approved", "dropped", "superseded")
 MAX_ERROR_CHARS = 300
@@ -38,10 +46,25 @@ CHANNEL_LABELS = {"inbox": "站内信", "sms": "短信", "email": "电子邮件"
 
 @dataclass(frozen=True)
 class Contact:
-    """Personal data: `address` is kept out of `repr` so it cannot slip into a log line."""
+    """How and when a subscriber is told. Personal data (addresses, the webhook's URL and secret) are
+    kept out of `repr` so they cannot slip into a log line.
+
+    `channel` + `address` is the form's original single contact; `channels` (inbox always first) is
+    derived from it when not given, and so are `email` / `phone`. Quiet hours are minutes after
+    midnight, Asia/Shanghai; `daily_cap` None means no cap.
+    """
 
     channel: ContactChannel = ContactChannel.INBOX
     address: str | None = field(default=None, repr=False)
+    channels: tuple[str, ...] = ()
+    email: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    delivery_mode: str = "immediate"
+    quiet_start: int | None = None
+    quiet_end: int | None = None
+    daily_cap: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.channel, ContactChannel):
@@ -50,6 +73,26 @@ class Contact:
             raise ValueError(f"contact channel {self.channel.value} needs an address")
         if self.channel is ContactChannel.INBOX and self.address:
             raise ValueError("the inbox channel takes no address")
+        if self.channel is ContactChannel.EMAIL and self.email is None:
+            object.__setattr__(self, "email", self.address)
+        if self.channel is ContactChannel.SMS and self.phone is None:
+            object.__setattr__(self, "phone", self.address)
+        named = self.channels or (("inbox",) if self.channel is ContactChannel.INBOX else ("inbox", self.channel.value))
+        bad = [c for c in named if c not in CHANNELS]
+        if bad:
+            raise ValueError(f"channels must be among {', '.join(CHANNELS)}, got {bad[0]!r}")
+        object.__setattr__(self, "channels", tuple(dict.fromkeys(("inbox", *named))))
+        for name, needs in (("email", self.email), ("sms", self.phone), ("webhook", self.webhook_url)):
+            if name in self.channels and not needs:
+                raise ValueError(f"channel {name} needs its address")
+        object.__setattr__(self, "delivery_mode", DeliveryMode.from_str(str(self.delivery_mode)).value)
+        QuietHours.of(self.quiet_start, self.quiet_end)  # raises on half or bad quiet hours
+        if self.daily_cap is not None and (isinstance(self.daily_cap, bool) or self.daily_cap < 1):
+            raise ValueError(f"daily_cap must be >= 1 or none, got {self.daily_cap!r}")
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        return QuietHours.of(self.quiet_start, self.quiet_end)
 
     def masked(self) -> str:
         """What may be shown where the owner is not the reader: 138****5678, z***@example.com."""
@@ -108,6 +151,12 @@ class PushMessage:
     revised: bool
     attempts: int
     contact: Contact
+    channel: str = "inbox"  # the outbox row's channel: which `Channel` sends it
+    digest: str | None = None  # the daily digest key the row was put into, if any
+    email: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -137,6 +186,7 @@ class InboxItem:
     evidence: tuple[str, ...]
     revised: bool
     delivered: float
+    read_at: float | None = None  # when the resident opened it (read receipt); None: unread
 
 
 @dataclass(frozen=True)
@@ -147,12 +197,21 @@ class Failure:
     attempts: int
     error: str | None
     updated: float
+    channel: str = "inbox"
+    dead: bool = True  # False: still retrying
 
 
-def outbox_key(profile_id: str, doc_id: str, doc_version: str) -> str:
-    """Deterministic from the UNIQUE triple, so a re-planned row gets the same key."""
-    raw = json.dumps([profile_id, doc_id, doc_version], ensure_ascii=False)
+def outbox_key(profile_id: str, doc_id: str, doc_version: str, channel: str = "inbox") -> str:
+    """Deterministic from the UNIQUE (profile, document, version, channel), so a re-planned row gets the
+    same key. The inbox's key leaves the channel out: it is the key stores made before channels used."""
+    parts = [profile_id, doc_id, doc_version] + ([] if channel == "inbox" else [channel])
+    raw = json.dumps(parts, ensure_ascii=False)
     return "push-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def new_webhook_secret() -> str:
+    """The per-subscription HMAC secret of the webhook channel (shown to the resident once)."""
+    return "whsec-" + secrets.token_urlsafe(32)
 
 
 def new_profile_id() -> str:
@@ -171,23 +230,49 @@ def mask_error(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
 
 
-def profile_values(profile: Profile, contact: Contact) -> tuple[object, ...]:
-    """The `profiles` columns after the id and token hash, in table order (timestamps aside)."""
-    return (
-        profile.kind.value,
-        profile.province,
-        profile.city,
-        profile.district,
-        profile.street,
-        json.dumps(list(profile.groups), ensure_ascii=False),
-        json.dumps(list(profile.topics), ensure_ascii=False),
-        mask_personal(profile.description),  # residents write phone numbers into it; contact has its own field
-        contact.channel.value,
-        contact.address,
+def profile_values(profile: Profile, contact: Contact) -> dict[str, object]:
+    """The `profiles` columns but the id, token hash and timestamps."""
+    return {
+        "kind": profile.kind.value,
+        "province": profile.province,
+        "city": profile.city,
+        "district": profile.district,
+        "street": profile.street,
+        "groups": json.dumps(list(profile.groups), ensure_ascii=False),
+        "topics": json.dumps(list(profile.topics), ensure_ascii=False),
+        # residents write phone numbers into it; contact has its own fields
+        "description": mask_personal(profile.description),
+        "channel": contact.channel.value,
+        "address": contact.address,
+        "channels": json.dumps(list(contact.channels)),
+        "email": contact.email,
+        "phone": contact.phone,
+        "webhook_url": contact.webhook_url,
+        "webhook_secret": contact.webhook_secret,
+        "delivery_mode": contact.delivery_mode,
+        "quiet_start": contact.quiet_start,
+        "quiet_end": contact.quiet_end,
+        "daily_cap": contact.daily_cap,
+    }
+
+
+def contact_from_row(row: Mapping[str, Any]) -> Contact:
+    return Contact(
+        ContactChannel(row["channel"]),
+        row["address"],
+        tuple(json.loads(row["channels"] or "[]")),
+        row["email"],
+        row["phone"],
+        row["webhook_url"],
+        row["webhook_secret"],
+        row["delivery_mode"],
+        row["quiet_start"],
+        row["quiet_end"],
+        row["daily_cap"],
     )
 
 
-def subscriber_from_row(row: sqlite3.Row) -> Subscriber:
+def subscriber_from_row(row: Mapping[str, Any]) -> Subscriber:
     profile = Profile.from_dict(
         {
             "profile_id": row["id"],
@@ -201,12 +286,12 @@ def subscriber_from_row(row: sqlite3.Row) -> Subscriber:
             "description": row["description"],
         }
     )
-    contact = Contact(ContactChannel(row["channel"]), row["address"])
-    return Subscriber(profile, contact, row["created"], row["updated"])
+    return Subscriber(profile, contact_from_row(row), row["created"], row["updated"])
 
 
-def message_from_row(r: sqlite3.Row) -> PushMessage:
-    """An outbox row joined with its profile's `channel` and `address`."""
+def message_from_row(r: Mapping[str, Any]) -> PushMessage:
+    """An outbox row joined with its profile's contact columns."""
+    contact = contact_from_row(r)
     return PushMessage(
         id=r["id"],
         key=r["key"],
@@ -220,11 +305,17 @@ def message_from_row(r: sqlite3.Row) -> PushMessage:
         evidence=tuple(json.loads(r["evidence"])),
         revised=bool(r["revised"]),
         attempts=r["attempts"],
-        contact=Contact(ContactChannel(r["channel"]), r["address"]),
+        contact=contact,
+        channel=r["out_channel"],
+        digest=r["digest"],
+        email=contact.email,
+        phone=contact.phone,
+        webhook_url=contact.webhook_url,
+        webhook_secret=contact.webhook_secret,
     )
 
 
-def inbox_item_from_row(r: sqlite3.Row) -> InboxItem:
+def inbox_item_from_row(r: Mapping[str, Any]) -> InboxItem:
     return InboxItem(
         key=r["key"],
         doc_id=r["doc_id"],
@@ -236,10 +327,11 @@ def inbox_item_from_row(r: sqlite3.Row) -> InboxItem:
         evidence=tuple(json.loads(r["evidence"])),
         revised=bool(r["revised"]),
         delivered=r["delivered"],
+        read_at=r["read_at"],
     )
 
 
-def review_from_row(r: sqlite3.Row) -> Review:
+def review_from_row(r: Mapping[str, Any]) -> Review:
     return Review(
         doc_id=r["doc_id"],
         version=r["version"],

@@ -1,101 +1,147 @@
-"""The push store's tables, and the one migration (the outbox's `held` status, added for review).
+"""The push store's tables as SQLAlchemy Core metadata (the newest revision of the migrations).
 
-Created with CREATE … IF NOT EXISTS at every start, like the Q&A store; see `qa_service.push.store`.
+The migrations in `qa_service/push/migrations/versions` create and change the tables; this
+module describes the result, for the store's bulk inserts and for the test that checks the two
+agree. Timestamps are Unix seconds (float); JSON lists are stored as text.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
-from qa_service.push.review_store import REVIEW_SCHEMA
+metadata = MetaData()
+# SQLite: INTEGER PRIMARY KEY is the rowid (AUTOINCREMENT: ids never reused); PostgreSQL: bigint identity.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (
-    id TEXT PRIMARY KEY,
-    token_hash TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    province TEXT,
-    city TEXT,
-    district TEXT,
-    street TEXT,
-    groups TEXT NOT NULL,
-    topics TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    channel TEXT NOT NULL,
-    address TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS push_documents (
-    doc_id TEXT NOT NULL,
-    version TEXT NOT NULL,
-    revised INTEGER NOT NULL DEFAULT 0,
-    noted REAL NOT NULL,
-    planned REAL,
-    enqueued INTEGER,
-    PRIMARY KEY (doc_id, version)
-);
-CREATE TABLE IF NOT EXISTS {outbox} (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
-    doc_id TEXT NOT NULL,
-    doc_version TEXT NOT NULL,
-    revised INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    doc_number TEXT,
-    link TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('held', 'pending', 'sent', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    not_before REAL NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_until REAL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    sent REAL,
-    UNIQUE (profile_id, doc_id, doc_version)
-);
-CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, id);
-CREATE INDEX IF NOT EXISTS outbox_by_doc ON outbox (doc_id, doc_version, status);
-CREATE TABLE IF NOT EXISTS inbox (
-    key TEXT PRIMARY KEY,
-    profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
-    doc_id TEXT NOT NULL,
-    doc_version TEXT NOT NULL,
-    revised INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    doc_number TEXT,
-    link TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    delivered REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inbox_by_profile ON inbox (profile_id, delivered);
-"""
-_OUTBOX_TABLE = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS {outbox}") : _SCHEMA.index("CREATE INDEX")]
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    Column("province", Text),
+    Column("city", Text),
+    Column("district", Text),
+    Column("street", Text),
+    Column("groups", Text, nullable=False),
+    Column("topics", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("channel", Text, nullable=False),  # the form's original single contact channel
+    Column("address", Text),
+    Column("channels", Text, nullable=False, server_default='["inbox"]'),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("webhook_url", Text),
+    Column("webhook_secret", Text),
+    Column("delivery_mode", Text, nullable=False, server_default="immediate"),
+    Column("quiet_start", Integer),
+    Column("quiet_end", Integer),
+    Column("daily_cap", Integer),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
 
+push_documents = Table(
+    "push_documents",
+    metadata,
+    Column("doc_id", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("revised", Integer, nullable=False, server_default="0"),
+    Column("noted", Float, nullable=False),
+    Column("planned", Float),
+    Column("enqueued", Integer),
+    PrimaryKeyConstraint("doc_id", "version"),
+)
 
-def _migrate_outbox(db: sqlite3.Connection) -> None:
-    """Stores made before the review step have an outbox whose CHECK lacks `held`: rebuild it, rows kept."""
-    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()
-    if row is None or "'held'" in row[0]:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute(_OUTBOX_TABLE.format(outbox="outbox_v2"))
-        db.execute("INSERT INTO outbox_v2 SELECT * FROM outbox")
-        db.execute("DROP TABLE outbox")
-        db.execute("ALTER TABLE outbox_v2 RENAME TO outbox")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("profile_id", Text, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    Column("doc_id", Text, nullable=False),
+    Column("doc_version", Text, nullable=False),
+    Column("channel", Text, nullable=False, server_default="inbox"),
+    Column("revised", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("doc_number", Text),
+    Column("link", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("not_before", Float, nullable=False, server_default="0"),
+    Column("lease_owner", Text),
+    Column("lease_until", Float),
+    Column("digest", Text),  # the daily digest key the row was put into (delivery_mode digest)
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("sent", Float),
+    CheckConstraint("status IN ('held', 'pending', 'sent', 'dead')", name="outbox_status"),
+    UniqueConstraint("profile_id", "doc_id", "doc_version", "channel", name="outbox_once"),
+    sqlite_autoincrement=True,
+)
+Index("outbox_by_status", outbox.c.status, outbox.c.id)
+Index("outbox_by_doc", outbox.c.doc_id, outbox.c.doc_version, outbox.c.channel, outbox.c.status)
+Index("outbox_by_digest", outbox.c.digest)
+Index("outbox_sent_by_profile", outbox.c.profile_id, outbox.c.channel, outbox.c.sent)
 
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("profile_id", Text, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    Column("doc_id", Text, nullable=False),
+    Column("doc_version", Text, nullable=False),
+    Column("revised", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("doc_number", Text),
+    Column("link", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("delivered", Float, nullable=False),
+    Column("read_at", Float),
+)
+Index("inbox_by_profile", inbox.c.profile_id, inbox.c.delivered)
 
-def create_schema(db: sqlite3.Connection) -> None:
-    """Bring a new or older push database to the current tables (the caller holds the store's lock)."""
-    _migrate_outbox(db)
-    db.executescript(_SCHEMA.format(outbox="outbox") + REVIEW_SCHEMA)
+push_reviews = Table(
+    "push_reviews",
+    metadata,
+    Column("doc_id", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("reach", Integer, nullable=False),
+    Column("status", Text, nullable=False, server_default="waiting"),
+    Column("corrected", Integer, nullable=False, server_default="0"),
+    Column("created", Float, nullable=False),
+    Column("decided", Float),
+    PrimaryKeyConstraint("doc_id", "version"),
+    CheckConstraint("status IN ('waiting', 'approved', 'dropped', 'superseded')", name="push_reviews_status"),
+)
+Index("push_reviews_by_status", push_reviews.c.status, push_reviews.c.created)
+
+push_label_corrections = Table(
+    "push_label_corrections",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("doc_id", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("corrected", Float, nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from corpus.push.taxonomy import GROUPS, TOPICS
 from qa_service.push.delivery import DeliveryReport
 from qa_service.push.planner import PlanResult
-from qa_service.push.records import InboxItem, Subscriber
+from qa_service.push.preferences import format_clock
+from qa_service.push.records import Contact, InboxItem, Subscriber
 
 _STRICT = ConfigDict(extra="forbid")
 _CST = timezone(timedelta(hours=8))
@@ -22,9 +23,30 @@ def iso_time(ts: float) -> str:
 
 
 class ContactIn(BaseModel):
+    """The original form's single channel; `PreferencesIn.channels` supersedes it."""
+
     model_config = _STRICT
     channel: str = Field("inbox", description="inbox（站内信）、sms（短信）或 email（电子邮件）")
     address: str | None = Field(None, description="手机号或电子邮箱；站内信不填")
+
+
+class PreferencesIn(BaseModel):
+    """Several channels with their addresses, and when to be told. Without `channels` the channel is the
+    one `contact` names (the original form)."""
+
+    model_config = _STRICT
+    channels: list[str] | None = Field(
+        None,
+        max_length=8,
+        description="接收渠道（可多选）：inbox、email、sms、webhook；总含站内信；仅可选本服务已开通的渠道",
+    )
+    email: str | None = Field(None, max_length=300, description="电子邮箱（选择 email 时必填）")
+    phone: str | None = Field(None, max_length=30, description="11 位手机号（选择 sms 时必填）")
+    webhook_url: str | None = Field(None, max_length=2000, description="接收推送的 https 地址（选择 webhook 时必填）")
+    delivery_mode: str | None = Field(None, description="immediate（即时推送，默认）或 digest（每日汇总）")
+    quiet_start: str | None = Field(None, max_length=10, description="免打扰开始时间（北京时间），例如 22:00")
+    quiet_end: str | None = Field(None, max_length=10, description="免打扰结束时间（北京时间），例如 07:30")
+    daily_cap: int | None = Field(None, description="每日最多推送条数，1–50；不填为不限")
 
 
 class ProfileIn(BaseModel):
@@ -38,11 +60,43 @@ class ProfileIn(BaseModel):
     topics: list[str] = Field(default_factory=list, max_length=len(TOPICS), description="关注主题（见分类表）")
     description: str | None = Field(None, description="自我描述（可选，仅本人和管理员可见）")
     contact: ContactIn | None = None
+    preferences: PreferencesIn | None = None
 
 
 class ContactOut(BaseModel):
     channel: str
     address: str | None
+
+
+class PreferencesOut(BaseModel):
+    channels: list[str]
+    email: str | None
+    phone: str | None
+    webhook_url: str | None
+    webhook_secret: str | None = Field(description="Webhook 签名密钥的掩码；完整密钥只在生成时显示一次")
+    delivery_mode: str
+    quiet_start: str | None
+    quiet_end: str | None
+    daily_cap: int | None
+
+    @classmethod
+    def of(cls, c: Contact) -> PreferencesOut:
+        def clock(minute: int | None) -> str | None:
+            return format_clock(minute) if minute is not None else None
+
+        secret = c.webhook_secret
+        return cls(
+            channels=list(c.channels),
+            email=c.email,
+            phone=c.phone,
+            webhook_url=c.webhook_url,
+            # enough to tell which secret it is, never enough to sign with
+            webhook_secret=secret[:6] + "…" + secret[-4:] if secret else None,
+            delivery_mode=c.delivery_mode,
+            quiet_start=clock(c.quiet_start),
+            quiet_end=clock(c.quiet_end),
+            daily_cap=c.daily_cap,
+        )
 
 
 class ProfileOut(BaseModel):
@@ -56,6 +110,7 @@ class ProfileOut(BaseModel):
     topics: list[str]
     description: str
     contact: ContactOut
+    preferences: PreferencesOut
     created: str
     updated: str
 
@@ -64,6 +119,7 @@ class ProfileOut(BaseModel):
         return cls(
             **sub.profile.to_dict(),
             contact={"channel": sub.contact.channel.value, "address": sub.contact.address},
+            preferences=PreferencesOut.of(sub.contact),
             created=iso_time(sub.created),
             updated=iso_time(sub.updated),
             **extra,
@@ -73,9 +129,23 @@ class ProfileOut(BaseModel):
 class ProfileCreated(ProfileOut):
     token: str = Field(description="订阅凭证，只显示这一次；之后以 Authorization: Bearer <凭证> 访问本人订阅")
     notice: str
+    webhook_secret: str | None = Field(
+        None, description="Webhook 签名密钥（HMAC-SHA256），只在选择 webhook 时返回这一次；之后只显示掩码"
+    )
+
+
+class ProfileUpdated(ProfileOut):
+    webhook_secret: str | None = Field(
+        None, description="本次修改新生成的 Webhook 签名密钥（首次选择 webhook 时），只显示这一次"
+    )
+    notice: str | None = None
+
+
+WEBHOOK_SECRET_NOTICE = "请妥善保存 Webhook 签名密钥，它只显示这一次，用于校验推送请求的 X-Push-Signature 签名。"
 
 
 class InboxItemOut(BaseModel):
+    key: str = Field(description="消息编号；打开后 POST /api/push/inbox/{key}/read 标记已读")
     doc_id: str
     title: str
     doc_number: str | None
@@ -84,18 +154,27 @@ class InboxItemOut(BaseModel):
     evidence: list[str]
     revised: bool
     delivered: str
+    read: bool = False
+    read_at: str | None = None
+
+    @classmethod
+    def of(cls, i: InboxItem) -> InboxItemOut:
+        return InboxOut.of(1, [i]).items[0]
 
 
 class InboxOut(BaseModel):
     total: int
+    unread: int | None = None
     items: list[InboxItemOut]
 
     @classmethod
-    def of(cls, total: int, items: list[InboxItem]) -> InboxOut:
+    def of(cls, total: int, items: list[InboxItem], unread: int | None = None) -> InboxOut:
         return cls(
             total=total,
+            unread=unread,
             items=[
                 InboxItemOut(
+                    key=i.key,
                     doc_id=i.doc_id,
                     title=i.title,
                     doc_number=i.doc_number,
@@ -104,6 +183,8 @@ class InboxOut(BaseModel):
                     evidence=list(i.evidence),
                     revised=i.revised,
                     delivered=iso_time(i.delivered),
+                    read=i.read_at is not None,
+                    read_at=iso_time(i.read_at) if i.read_at is not None else None,
                 )
                 for i in items
             ],
@@ -121,6 +202,11 @@ class TaxonomyOut(BaseModel):
     kinds: list[Choice]
     channels: list[Choice]
     provinces: list[str]
+    available_channels: list[Choice] = Field(
+        default_factory=list, description="本服务已开通、订阅时可在 channels 中选择的接收渠道"
+    )
+    delivery_modes: list[Choice] = Field(default_factory=list, description="推送方式：即时推送或每日汇总")
+    max_daily_cap: int = 50
 
 
 class PlanIn(BaseModel):
@@ -159,7 +245,26 @@ class FailureOut(BaseModel):
     doc_id: str
     attempts: int
     error: str | None
-    final: bool = True
+    final: bool = True  # dead-lettered
+    channel: str = "inbox"
+
+
+class DocumentStatusOut(BaseModel):
+    """One document on one channel: rows held for review, pending, sent, failed (retrying), dead-lettered."""
+
+    doc_id: str
+    channel: str
+    held: int
+    pending: int
+    sent: int
+    failed: int
+    dead: int
+
+
+class RequeueIn(BaseModel):
+    model_config = _STRICT
+    doc_id: str | None = Field(None, max_length=300, description="只重发该文件的死信（不填：全部）")
+    channel: str | None = Field(None, description="只重发该渠道的死信：inbox、webhook、email、sms")
 
 
 class DeliverOut(BaseModel):
@@ -182,6 +287,7 @@ class DeliverOut(BaseModel):
                     attempts=f.attempts,
                     error=f.error,
                     final=f.final,
+                    channel=f.channel,
                 )  # fmt: skip
                 for f in report.failures
             ],
@@ -189,10 +295,11 @@ class DeliverOut(BaseModel):
 
 
 class StatusOut(BaseModel):
-    outbox: dict[str, int]
+    outbox: dict[str, int]  # held, pending, sent, failed (pending after a failed attempt), dead
     profiles: int
     unplanned_documents: int
-    failures: list[FailureOut]
+    failures: list[FailureOut]  # dead-lettered rows, newest first
+    documents: list[DocumentStatusOut] = []  # per document and channel, newest documents first
 
 
 # -- the review step (先审后发) -------------------------------------------------------------------
@@ -280,3 +387,30 @@ class PreviewOut(BaseModel):
     review_reasons: list[str] = Field(description="按当前设置需人工审核的原因；为空则自动发送")
     reach: ReachOut
     sample_reasons: list[SampleReason]
+
+
+class SuggestIn(BaseModel):
+    model_config = _STRICT
+    description: str = Field(description="自我描述，例如“我今年六十八岁，退休后一个人住”；只用于推测，不保存")
+
+
+class SuggestionOut(BaseModel):
+    name: str = Field(description="群体或主题（见分类表）")
+    probability: float = Field(description="模型估计的概率，0–1")
+    evidence: str = Field("", description="自我描述中提到它的词语")
+
+
+class SuggestOut(BaseModel):
+    groups: list[SuggestionOut] = Field(description="推测的所属群体，按概率从高到低")
+    topics: list[SuggestionOut] = Field(description="推测的关注主题，按概率从高到低")
+    topic_source: str = Field(description="model（主题模型）或 rules（关键词规则）")
+    notice: str = "以下为根据自我描述推测的群体和主题，仅供参考，请确认后自行勾选；系统不会自动添加。"
+
+    @classmethod
+    def of(cls, groups: list[Any], topics: list[Any], source: str) -> Self:
+        """From `corpus.push.suggest.Suggestion`s."""
+
+        def out(items: list[Any]) -> list[SuggestionOut]:
+            return [SuggestionOut(name=s.name, probability=round(s.probability, 3), evidence=s.evidence) for s in items]
+
+        return cls(groups=out(groups), topics=out(topics), topic_source=source)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from corpus import regions
+from corpus.push.learned import shipped_group_model, shipped_match_model
 from corpus.push.profiles import Profile
+from corpus.push.suggest import Suggestion
+from corpus.push.suggest import suggest_interests as suggest_from_description
 from corpus.push.taxonomy import GROUPS, KIND_LABELS, TOPICS, Audience
 from corpus.regions import MUNICIPALITIES, PROVINCES
 from qa_service.errors import ApiError, ErrorCode
+from qa_service.push.contact_form import Offered, contact_from_form
 from qa_service.push.delivery import DeliveryReport, deliver
 from qa_service.push.gate import ReviewPolicy
 from qa_service.push.planner import (
@@ -27,8 +32,9 @@ from qa_service.push.planner import (
     plan,
     plan_pending,
 )
-from qa_service.push.records import CHANNEL_LABELS, Contact, ContactChannel, Subscriber, new_profile_id
-from qa_service.push.schemas import ContactIn, ProfileIn
+from qa_service.push.preferences import TokenError, verify_unsubscribe_token
+from qa_service.push.records import CHANNELS, Contact, InboxItem, Subscriber, new_profile_id
+from qa_service.push.schemas import ProfileIn
 from qa_service.schemas import DOC_ID, check_text
 from qa_service.state import AppState
 
@@ -42,9 +48,6 @@ MAX_PLAN_DOCS = 500
 _PLACE = re.compile(r"^[\u4e00-\u9fff·]{2,30}$")
 _CITY_SUFFIX = ("市", "州", "盟", "地区")
 _DISTRICT_SUFFIX = ("区", "县", "市", "旗")
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
-_CHANNEL_ALIASES = {"站内信": "inbox", "短信": "sms", "手机": "sms", "邮件": "email", "电子邮件": "email"}
 
 
 # -- the subscription form ---------------------------------------------------------------------
@@ -112,33 +115,17 @@ def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> tuple[st
     return tuple(out)
 
 
-def _contact(body: ContactIn | None) -> Contact:
-    if body is None:
-        return Contact()
-    raw = body.channel.strip()
-    try:
-        channel = ContactChannel.from_str(_CHANNEL_ALIASES.get(raw, raw))
-    except ValueError:
-        allowed = "、".join(f"{k}（{v}）" for k, v in CHANNEL_LABELS.items())
-        raise _invalid(f"接收渠道“{_shown(raw)}”不正确，可选：{allowed}。") from None
-    address = (body.address or "").strip()
-    if channel is ContactChannel.INBOX:
-        if address:
-            raise _invalid("站内信无需填写联系地址。")
-        return Contact()
-    if channel is ContactChannel.SMS:
-        digits = re.sub(r"[\s-]", "", address)
-        digits = digits[3:] if digits.startswith("+86") else digits
-        if not _MOBILE.match(digits):
-            raise _invalid("手机号格式不正确，请填写 11 位中国大陆手机号。")
-        return Contact(channel, digits)
-    if len(address) > 254 or not _EMAIL.match(address):
-        raise _invalid("电子邮箱格式不正确，例如 name@example.com。")
-    return Contact(channel, address)
+def offered_channels(state: AppState) -> Offered:
+    """The channels this deployment sends through (the form may offer only these), with the webhook's checks."""
+    channels = state.push_channels if state.push_channels is not None else {"inbox": state.push_channel}
+    webhook = channels.get("webhook")
+    return Offered(frozenset(channels) | {"inbox"}, getattr(webhook, "config", None))
 
 
-def build_profile(body: ProfileIn, profile_id: str) -> tuple[Profile, Contact]:
-    """Checks every field of a profile request; raises ApiError with a Chinese message."""
+def build_profile(body: ProfileIn, profile_id: str, offered: Offered | None = None) -> tuple[Profile, Contact]:
+    """Checks every field of a profile request; raises ApiError with a Chinese message.
+
+    `offered`: the channels the newer form may name (default: the inbox only)."""
     try:
         kind = Audience.from_str(body.kind)
     except ValueError:
@@ -159,14 +146,18 @@ def build_profile(body: ProfileIn, profile_id: str) -> tuple[Profile, Contact]:
             what="自我描述",
         )
     profile = Profile(profile_id, kind, province, city, district, street, groups, topics, description)
-    return profile, _contact(body.contact)
+    return profile, contact_from_form(body.contact, body.preferences, offered)
 
 
 # -- subscriptions ------------------------------------------------------------------------------
 def subscribe(state: AppState, body: ProfileIn) -> tuple[Subscriber, str]:
-    """Store a new profile and back-fill it; returns the subscriber and its one-time token."""
-    profile, contact = build_profile(body, new_profile_id())
+    """Store a new profile and back-fill it; returns the subscriber and its one-time token.
+
+    A webhook subscription's signing secret is `sub.contact.webhook_secret`: the route shows it
+    this once, and later answers only mask it."""
+    profile, contact = build_profile(body, new_profile_id(), offered_channels(state))
     token = state.push_store.create_profile(profile, contact)
+    state.push_profile_saved(profile)
     sub = state.push_store.get_profile(profile.profile_id)
     assert sub is not None
     logger.info("push profile %s created (%s, %d groups, %d topics)", profile.profile_id, profile.kind.value,
@@ -175,21 +166,68 @@ def subscribe(state: AppState, body: ProfileIn) -> tuple[Subscriber, str]:
     return sub, token
 
 
-def update_subscription(state: AppState, sub: Subscriber, body: ProfileIn) -> Subscriber:
-    """Replace `sub`'s profile with the form's; new interests bring the policies in force that match them."""
-    profile, contact = build_profile(body, sub.profile.profile_id)
+def update_subscription(state: AppState, sub: Subscriber, body: ProfileIn) -> tuple[Subscriber, str | None]:
+    """Replace `sub`'s profile with the form's; new interests bring the policies in force that match them.
+
+    Returns the stored subscriber, and the webhook secret when this edit made one (the first time a
+    webhook is chosen), for the route to show once."""
+    profile, contact = build_profile(body, sub.profile.profile_id, offered_channels(state))
     if not state.push_store.update_profile(profile, contact):
         raise ApiError(ErrorCode.TOKEN_INVALID)
+    state.push_profile_saved(profile)
     logger.info("push profile %s updated", profile.profile_id)
     backfill_profile(state, profile)  # new interests bring the policies in force that match them
     updated = state.push_store.get_profile(profile.profile_id)
     assert updated is not None
-    return updated
+    secret = updated.contact.webhook_secret
+    return updated, secret if secret and secret != sub.contact.webhook_secret else None
 
 
 def unsubscribe(state: AppState, sub: Subscriber) -> bool:
     deleted = state.push_store.delete_profile(sub.profile.profile_id)
+    state.push_profile_deleted(sub.profile.profile_id)
     logger.info("push profile %s deleted", sub.profile.profile_id)
+    return deleted
+
+
+def read_inbox_item(state: AppState, sub: Subscriber, key: str) -> InboxItem:
+    """The resident opened an inbox item: mark it read (the first time) and return it."""
+    item = state.push_store.mark_read(sub.profile.profile_id, key, time.time()) if len(key) <= 200 else None
+    if item is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "未找到这条消息。")
+    return item
+
+
+# -- one-click unsubscribe (the signed link in every e-mail, SMS and webhook payload; no login) ----
+def _link_profile(state: AppState, token: str) -> str:
+    """The profile a link was signed for; ApiError when links are off or the token is forged or expired."""
+    secret = state.settings.push_unsubscribe_secret
+    if secret is None:
+        # No secret: no channel that sends links is built, so no link was ever issued and none can be valid.
+        raise ApiError(ErrorCode.TOKEN_INVALID, "退订链接无效，请使用订阅凭证注销订阅，或联系运维人员。")
+    try:
+        return verify_unsubscribe_token(secret.get_secret_value(), token, time.time())
+    except TokenError as exc:
+        message = "退订链接已过期" if exc.reason == "expired" else "退订链接无效"
+        raise ApiError(
+            ErrorCode.TOKEN_INVALID, f"{message}，请使用最近一条推送中的退订链接，或用订阅凭证注销订阅。"
+        ) from None
+
+
+def unsubscribe_link_target(state: AppState, token: str) -> bool:
+    """Checks the link without changing anything (GET must not unsubscribe: mail scanners follow links).
+
+    True while the subscription exists, False when it is already gone.
+    """
+    return state.push_store.get_profile(_link_profile(state, token)) is not None
+
+
+def unsubscribe_by_link(state: AppState, token: str) -> bool:
+    """Deletes the link's subscription and everything derived from it; False if it was already gone."""
+    profile_id = _link_profile(state, token)
+    deleted = state.push_store.delete_profile(profile_id)
+    state.push_profile_deleted(profile_id)
+    logger.info("push profile %s %s by unsubscribe link", profile_id, "deleted" if deleted else "already gone")
     return deleted
 
 
@@ -210,7 +248,10 @@ def labeller(state: AppState) -> Labeller:
 def review_policy(state: AppState) -> ReviewPolicy | None:
     """The review gate of the settings (先审后发), or None when `push_review` is off: every match is sent."""
     s = state.settings
-    return ReviewPolicy(s.push_auto_threshold, s.push_review_min_profiles) if s.push_review else None
+    if not s.push_review:
+        return None
+    # P(match) calibrated out of fold for precision (corpus/resources/push_match.json) when shipped
+    return ReviewPolicy(s.push_auto_threshold, s.push_review_min_profiles, shipped_match_model())
 
 
 def backfill_profile(state: AppState, profile: Profile) -> None:
@@ -232,7 +273,9 @@ def plan_requested(state: AppState, doc_ids: list[str] | None) -> PlanResult:
     index = state.snapshot().index
     label = labeller(state)
     if not doc_ids:
-        return plan_pending(state.push_store, index.get_document, label, review=review_policy(state))
+        return plan_pending(
+            state.push_store, index.get_document, label, review=review_policy(state), matcher=state.push_matcher()
+        )
     if len(doc_ids) > MAX_PLAN_DOCS:
         raise ApiError(ErrorCode.INVALID_REQUEST, f"一次最多为 {MAX_PLAN_DOCS} 个文件生成推送。")
     if any(not isinstance(i, str) or not DOC_ID.match(i) for i in doc_ids):
@@ -243,7 +286,10 @@ def plan_requested(state: AppState, doc_ids: list[str] | None) -> PlanResult:
         shown = "、".join(_shown(i) for i in missing[:5])
         raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND, f"以下文件不存在：{shown}。")
     docs_found = [d for d in docs if d is not None]
-    return plan(state.push_store, docs_found, label, None, index.get_document, review=review_policy(state))
+    return plan(
+        state.push_store, docs_found, label, None, index.get_document, review=review_policy(state),
+        matcher=state.push_matcher(),
+    )  # fmt: skip
 
 
 def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResult | None:
@@ -263,7 +309,11 @@ def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResul
         state.push_store.note_documents((d.id, document_version(d), d.id in revised) for d in docs)
         if not state.settings.push_plan_on_ingest:
             return None
-        return plan(state.push_store, docs, labeller(state), None, index.get_document, revised, review_policy(state))
+        label = labeller(state)
+        return plan(
+            state.push_store, docs, label, None, index.get_document, revised, review_policy(state),
+            matcher=state.push_matcher(),
+        )  # fmt: skip
     except Exception as exc:  # ApiError from a missing labeller included
         logger.warning(
             "push planning after ingest failed (%s); %d documents stay queued", type(exc).__name__, len(docs)
@@ -272,14 +322,43 @@ def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResul
 
 
 # -- delivery ---------------------------------------------------------------------------------
+def doc_id_or_none(doc_id: str | None) -> str | None:
+    """An operator's document filter, checked like every document id."""
+    if doc_id is not None and not DOC_ID.match(doc_id):
+        raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确（1-300 个字符，不能含控制字符）。")
+    return doc_id
+
+
+def requeue(state: AppState, doc_id: str | None, channel: str | None) -> int:
+    """Dead-lettered rows (of one document and/or channel) back to pending, with fresh attempts."""
+    doc_id = doc_id_or_none(doc_id)
+    if channel is not None and channel not in CHANNELS:
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"渠道“{_shown(channel)}”不正确，可选：{'、'.join(CHANNELS)}。")
+    n = state.push_store.requeue_dead(doc_id, channel)
+    logger.info("push requeue: %d dead-lettered rows (document %s, channel %s)", n, doc_id or "*", channel or "*")
+    return n
+
+
 def deliver_now(state: AppState, limit: int) -> DeliveryReport:
-    """Send up to `limit` due messages through the state's channel, with the configured retries."""
+    """Send up to `limit` due messages through the state's channels, with the configured retries."""
     s = state.settings
     return deliver(
         state.push_store,
-        state.push_channel,
+        state.push_channels if state.push_channels is not None else state.push_channel,
         limit,
         max_attempts=s.push_max_attempts,
         retry_seconds=s.push_retry_seconds,
         lease_seconds=s.push_lease_seconds,
+        digest_minute=s.push_digest_minute,
     )
+
+
+# -- profile suggestions ----------------------------------------------------------------------
+def suggest_interests(state: AppState, description: str) -> tuple[list[Suggestion], list[Suggestion], str]:
+    """Groups and topics the self-description suggests, for the resident to confirm (never stored,
+    never logged): lexicon groups with the shipped group model's probability, keyword topics (they read
+    descriptions better than the topic model trained on policies: eval.push_suggest)."""
+    text = check_text(description, max_chars=MAX_DESCRIPTION_CHARS, empty=ErrorCode.PROFILE_INVALID,
+                      too_long=ErrorCode.PROFILE_INVALID, what="自我描述")  # fmt: skip
+    groups, topic_list = suggest_from_description(text, shipped_group_model(), None)
+    return groups, topic_list, "rules"

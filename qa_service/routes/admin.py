@@ -1,4 +1,5 @@
-"""Admin endpoints (API key required): ingest and repeal, re-index, FAQ edits, feedback export."""
+"""Admin endpoints (API key required): ingest and repeal, re-index, FAQ edits, feedback review and export,
+the questions the service could not answer."""
 
 from __future__ import annotations
 
@@ -6,17 +7,27 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response, StreamingResponse
 
 from corpus.models import Document, DocumentFieldError
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.loading import append_ingest_log, link_versions, open_index, rebuild_with, save_checkpoint
+from qa_service.operators import beir_qrels, beir_queries, group_questions
 from qa_service.push.service import plan_ingested
 from qa_service.routes.deps import StateDep, require_admin
-from qa_service.schemas import DOC_ID, FaqIn, FaqOut, IngestRequest, IngestResponse, ReindexResponse, check_text
+from qa_service.schemas import (
+    DOC_ID,
+    FEEDBACK_REASONS,
+    FaqIn,
+    FaqOut,
+    IngestRequest,
+    IngestResponse,
+    ReindexResponse,
+    check_text,
+)
 from qa_service.state import AppState
 
 logger = logging.getLogger(__name__)
@@ -27,11 +38,16 @@ MAX_FAQ_CHARS = 2000
 FaqId = Annotated[int, Path(ge=1, le=2**62, description="常见问题编号")]
 
 
-# -- feedback -----------------------------------------------------------------
+# -- feedback and the questions the service could not answer ----------------------------------
+FeedbackReason = Literal["not_answered", "outdated", "wrong_citation", "other"]
+UsefulQuery = Annotated[bool | None, Query(description="true 只看“有用”，false 只看“没用”")]
+ReasonQuery = Annotated[FeedbackReason | None, Query(description="原因：not_answered、outdated、wrong_citation、other")]
+
+
 @router.get("/feedback/export", summary="导出评价（JSONL，每行一条，可作评测集）")
-def export_feedback(state: StateDep) -> StreamingResponse:
+def export_feedback(state: StateDep, useful: UsefulQuery = None, reason: ReasonQuery = None) -> StreamingResponse:
     def lines() -> Iterator[str]:
-        for row in state.store.export_feedback():
+        for row in state.store.export_feedback(useful, reason):
             yield json.dumps(row, ensure_ascii=False) + "\n"
 
     return StreamingResponse(
@@ -39,6 +55,56 @@ def export_feedback(state: StateDep) -> StreamingResponse:
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="feedback.jsonl"'},
     )
+
+
+@router.get("/feedback", summary="评价列表（可按有用/没用、原因筛选），最新在前")
+def list_feedback(
+    state: StateDep,
+    useful: UsefulQuery = None,
+    reason: ReasonQuery = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    rows = list(state.store.export_feedback(useful, reason))
+    rows.reverse()
+    return {"total": len(rows), "reasons": FEEDBACK_REASONS, "feedback": rows[:limit]}
+
+
+@router.get("/feedback/export/queries.jsonl", summary="评价导出为 BEIR 评测集：queries.jsonl")
+def export_beir_queries(state: StateDep, useful: UsefulQuery = None, reason: ReasonQuery = None) -> Response:
+    rows = list(state.store.export_feedback(useful, reason))
+    return Response(
+        beir_queries(rows),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="queries.jsonl"'},
+    )
+
+
+@router.get("/feedback/export/qrels.tsv", summary="评价导出为 BEIR 评测集：qrels.tsv（有用 1，没用 0）")
+def export_beir_qrels(state: StateDep, useful: UsefulQuery = None, reason: ReasonQuery = None) -> Response:
+    rows = list(state.store.export_feedback(useful, reason))
+    return Response(
+        beir_qrels(rows),
+        media_type="text/tab-separated-values; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="qrels.tsv"'},
+    )
+
+
+@router.get("/questions/unanswered", summary="未能回答和低置信度的问题，按相似度归组并计数（常见问题待办）")
+def unanswered_questions(
+    state: StateDep,
+    below: Annotated[float | None, Query(ge=0.0, le=1.0, description="低置信度界线，默认拒答阈值 + 0.1")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    threshold = below if below is not None else min(1.0, state.settings.abstain_threshold + 0.1)
+    rows = state.store.weak_answers(threshold)
+    groups = group_questions(rows, state.snapshot().index.tokenize)
+    faq = {e.question: e.id for e in state.store.faq_entries()}  # a group already drafted says so
+    out = []
+    for g in groups[:limit]:
+        d = g.as_dict()
+        d["faq_id"] = next((faq[q] for q in (g.question, *g.examples) if q in faq), None)
+        out.append(d)
+    return {"below": threshold, "answers": len(rows), "groups": out}
 
 
 # -- FAQ --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Dependencies shared by routes: the app state, rate limiting, the admin key and the subscriber token, filters."""
+"""Dependencies shared by routes: the app state, rate limiting, the admin key, the agents' keys and the
+subscriber token, filters."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _take(limiter: RateLimiter, request: Request) -> None:
-    wait = limiter.acquire(client_key(request))
+def _take(limiter: RateLimiter, request: Request, key: str | None = None) -> None:
+    wait = limiter.acquire(key or client_key(request))
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise ApiError(
@@ -82,6 +83,31 @@ def is_admin_caller(request: Request, state: StateDep) -> bool:
     if request.headers.get("x-api-key"):
         admin_rate_limit(request)
     return is_admin(request, state.settings)
+
+
+def current_agent(request: Request, state: StateDep) -> str:
+    """The 12345 agent whose key is `X-Agent-Key: <key>`: their id. Separate from the admin key.
+
+    A wrong or missing key uses up the agents' bucket of the caller's address, so guessing is slow; a
+    known agent is limited by their own bucket, keyed by the agent id: a call centre's agents share one
+    NAT address, and a colleague's typos there never slow them down.
+    """
+    keys = state.settings.agent_keys
+    if not keys:
+        raise ApiError(ErrorCode.AGENT_DISABLED)
+    given = (request.headers.get("x-agent-key") or "").encode("utf-8", "replace")
+    agent = None
+    for name, key in keys.items():  # every key compared, so the time says nothing about which one is close
+        if given and hmac.compare_digest(given, key.get_secret_value().encode()):
+            agent = name
+    if agent is None:
+        _take(request.app.state.agent_limiter, request, key="addr:" + client_key(request))
+        raise ApiError(ErrorCode.AGENT_UNAUTHORIZED)
+    _take(request.app.state.agent_limiter, request, key=f"agent:{agent}")
+    return agent
+
+
+AgentDep = Annotated[str, Depends(current_agent)]
 
 
 def _bearer(request: Request) -> str | None:

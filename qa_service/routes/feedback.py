@@ -1,4 +1,4 @@
-"""POST /api/feedback: useful / not useful on an answer, with an optional comment."""
+"""POST /api/feedback: useful / not useful on an answer, with a reason and an optional comment."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ MAX_COMMENT_CHARS = 1000
     "/feedback",
     response_model=FeedbackResponse,
     dependencies=[Depends(rate_limit)],
-    summary="对一次回答评价“有用 / 没用”，可附意见",
+    summary="对一次回答评价“有用 / 没用”，可附原因（没回答我的问题 / 内容过时 / 引用错误 / 其他）和意见",
 )
 def feedback(req: FeedbackRequest, state: StateDep) -> FeedbackResponse:
     if not valid_conversation_id(req.answer_id):
@@ -33,5 +33,5 @@ def feedback(req: FeedbackRequest, state: StateDep) -> FeedbackResponse:
         )
     if state.store.get_answer(req.answer_id) is None:
         raise ApiError(ErrorCode.ANSWER_NOT_FOUND)
-    fid = state.store.add_feedback(req.answer_id, req.useful, comment)
+    fid = state.store.add_feedback(req.answer_id, req.useful, comment, req.reason)
     return FeedbackResponse(id=fid, answer_id=req.answer_id)

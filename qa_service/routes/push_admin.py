@@ -13,12 +13,14 @@ from qa_service.push.schemas import (
     DecisionOut,
     DeliverIn,
     DeliverOut,
+    DocumentStatusOut,
     FailureOut,
     LabelsIn,
     PlanIn,
     PlanOut,
     PreviewIn,
     PreviewOut,
+    RequeueIn,
     ReviewListOut,
     ReviewOut,
     StatusOut,
@@ -39,23 +41,38 @@ def deliver_route(state: StateDep, body: DeliverIn | None = None) -> DeliverOut:
     return DeliverOut.of(service.deliver_now(state, (body or DeliverIn()).limit))
 
 
-@router.get("/status", response_model=StatusOut, summary="推送状态：各状态条数与发送失败明细")
-def status_route(state: StateDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> StatusOut:
+@router.get(
+    "/status", response_model=StatusOut, summary="推送状态：各状态条数，按文件和渠道的计划/已发/失败/死信，死信明细"
+)
+def status_route(
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    doc_id: Annotated[str | None, Query(max_length=300, description="只看该文件")] = None,
+) -> StatusOut:
     store = state.push_store
     return StatusOut(
         outbox=store.status_counts(),
         profiles=store.count_profiles(),
         unplanned_documents=len(store.unplanned_documents()),
         failures=[
-            FailureOut(key=f.key, profile_id=f.profile_id, doc_id=f.doc_id, attempts=f.attempts, error=f.error)
+            FailureOut(
+                key=f.key,
+                profile_id=f.profile_id,
+                doc_id=f.doc_id,
+                attempts=f.attempts,
+                error=f.error,
+                channel=f.channel,
+            )
             for f in store.failures(limit)
-        ],
+        ],  # fmt: skip
+        documents=[DocumentStatusOut(**r) for r in store.status_by_document(service.doc_id_or_none(doc_id), limit)],
     )
 
 
-@router.post("/requeue-failed", summary="把发送失败的推送重新排队（渠道故障排除后）")
-def requeue_route(state: StateDep) -> dict[str, int]:
-    return {"requeued": state.push_store.requeue_failed()}
+@router.post("/requeue-failed", summary="把死信（多次发送失败或被拒收的推送）重新排队（渠道故障排除后）")
+def requeue_route(state: StateDep, body: RequeueIn | None = None) -> dict[str, int]:
+    body = body or RequeueIn()
+    return {"requeued": service.requeue(state, body.doc_id, body.channel)}
 
 
 # -- the review step (先审后发) -----------------------------------------------------------------

@@ -120,6 +120,27 @@ def test_law_articles_one_document_per_law_id_with_chapters(tmp_path: Path) -> N
     assert l1.text == "第一章 总则\n第一条 为了规范某事，制定本法。\n第二章 附则\n第二条 本法自2024年7月1日起施行。"
     assert (l1.title, l1.version_group, l1.status, l1.effective_date) == ("某法", "某法", Status.CURRENT, "2024-07-01")
     assert docs["L0"].status is Status.EXPIRED and docs["L0"].version_group == "某法"
+    # each article keeps its id, its place in the text (with the chapter line it opens) and its path
+    spans = l1.metadata["source_spans"]
+    assert [(s["id"], l1.text[s["start"] : s["end"]], s["path"]) for s in spans] == [
+        ("x-1", "第一章 总则\n第一条 为了规范某事，制定本法。", ["第一章 总则", "第一条"]),
+        ("x-2", "第二章 附则\n第二条 本法自2024年7月1日起施行。", ["第二章 附则", "第二条"]),
+    ]
+
+
+def test_law_chapter_whitespace_is_normalised(tmp_path: Path) -> None:
+    # the real corpus writes chapters with en spaces (民法典: "第一章\u2002\u2002基本规定")
+    row = {
+        "_id": "a-1",
+        "title": "某法",
+        "article": "第一条",
+        "chapter": "第一章\u2002\u2002基本规定",
+        "text": "第一条 内容。",
+        "law_id": "L",
+    }
+    (doc,) = load_law_articles(_write_jsonl(tmp_path / "law.jsonl", [row]))
+    assert doc.text.startswith("第一章 基本规定\n")
+    assert doc.metadata["source_spans"][0]["path"] == ["第一章 基本规定", "第一条"]
 
 
 @pytest.mark.slow

@@ -206,3 +206,55 @@ def test_open_or_build_survives_a_damaged_embedding_cache(tmp_path, caplog):
     assert idx.search("高校毕业生社保补贴", top_k=1)[0].doc_id == "emp"
     assert any(str(keys) in r.getMessage() for r in caplog.records), caplog.text
     assert np.load(keys).shape == (len(idx.passages), 16)  # rebuilt, not left damaged
+
+
+def _as_saved_before_source_ids(path: Path, drop_spans: bool) -> None:
+    """Rewrite a saved index as the previous version wrote it: no `source_ids` on passages, no
+    article spans on laws, and no checksums (its params.json predates them too)."""
+    pf = path / "passages.jsonl"
+    rows = [json.loads(ln) for ln in pf.read_text(encoding="utf-8").splitlines()]
+    pf.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "source_ids"}) + "\n" for r in rows))
+    if drop_spans:
+        df = path / "documents.jsonl"
+        docs = [json.loads(ln) for ln in df.read_text(encoding="utf-8").splitlines()]
+        for d in docs:
+            d["metadata"].pop("source_spans", None)
+        df.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    params = json.loads((path / "params.json").read_text())
+    params.pop("files")
+    (path / "params.json").write_text(json.dumps(params))
+
+
+def test_policy_index_saved_before_source_ids_still_loads(tmp_path):
+    path = _saved(tmp_path / "idx")
+    _as_saved_before_source_ids(path, drop_spans=False)
+    idx = PolicyIndex.load(path, encoder=FakeEncoder(dim=64))
+    assert all(p.source_ids == (p.doc_id,) for p in idx.passages)  # a policy's source is the document
+
+
+def test_law_index_saved_before_articles_is_rebuilt(tmp_path, caplog):
+    from corpus.loaders import law_from_articles
+
+    rows = [
+        {
+            "_id": f"a-{i}",
+            "title": "某某条例",
+            "chapter": "第一章 总则",
+            "article": f"第{n}条",
+            "text": f"第{n}条 内容{n}。",
+        }
+        for i, n in enumerate("一二三", 1)
+    ]
+    corpus = tmp_path / "law.jsonl"
+    corpus.write_text("".join(json.dumps({**r, "law_id": "L"}, ensure_ascii=False) + "\n" for r in rows))
+    cache = tmp_path / "cache"
+    PolicyIndex.open_or_build(corpus, cache, CONFIG, encoder=FakeEncoder(dim=64))
+    (path,) = [p for p in cache.iterdir() if p.name.startswith("index-")]
+    _as_saved_before_source_ids(path, drop_spans=True)
+    with pytest.raises(IndexFormatError, match="without its article spans"):
+        PolicyIndex.load(path, encoder=FakeEncoder(dim=64))
+    with caplog.at_level(logging.WARNING, logger="index.engine"):
+        idx = PolicyIndex.open_or_build(corpus, cache, CONFIG, encoder=FakeEncoder(dim=64))
+    assert "rebuilding" in caplog.text
+    assert [p.source_ids for p in idx.passages] == [("a-1",), ("a-2",), ("a-3",)]
+    assert law_from_articles("L", rows).metadata["source_spans"][0]["id"] == "a-1"

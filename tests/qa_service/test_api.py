@@ -29,6 +29,8 @@ def test_ask_cites_the_sentence_from_the_current_document(client):
     assert cite["doc_number"] == "济政发〔2019〕3号" and cite["publish_date"] == "2019-05-10"
     assert cite["status"] == "current" and cite["link"] == "/api/documents/jn-jzz-2019"
     assert cite["heading_path"], "a citation names where in the document the sentence sits"
+    assert cite["reader_url"].startswith("/documents/jn-jzz-2019#passage-") and cite["passage_id"]
+    assert isinstance(first["also_cited"], list)
     # The cited offsets point at the sentence in the document's text.
     doc = client.get(cite["link"]).json()
     assert doc["text"][first["start"] : first["end"]] == first["text"]
@@ -48,7 +50,7 @@ def test_ask_supporting_passages_are_highlighted_and_escaped(client):
 def test_ask_abstains_with_hotline_when_the_corpus_does_not_answer(client, question):
     d = ask(client, question)
     assert d["abstained"] and d["answer"].startswith("未找到相关政策")
-    assert "12345" in d["answer"] and d["hotline"] == "12345"
+    assert "12345" in d["answer"] and d["hotline"] == "12345" and d["hotline_href"] == "tel:12345"
     assert d["sentences"] == []
 
 
@@ -246,8 +248,9 @@ def test_rate_limit_answers_429_with_retry_after(limited_client):
 
 
 def test_pages_and_openapi_are_served(client):
-    assert "/api/ask/stream" in client.get("/").text
-    assert "/api/search" in client.get("/console").text
+    assert "/api/ask/stream" in client.get("/widget").text
+    assert 'src="http://testserver/widget.js"' in client.get("/").text  # the demo portal embeds the widget
+    assert "/api/agent/search" in client.get("/console").text
     spec = client.get("/openapi.json").json()
     assert {"/api/ask", "/api/search", "/api/documents/{doc_id}", "/api/feedback"} <= set(spec["paths"])
 

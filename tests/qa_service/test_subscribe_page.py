@@ -34,6 +34,18 @@ LICHENG = Jurisdiction(JurisdictionLevel.DISTRICT, "山东省", "济南市", ("�
 QUOTE = "离校两年内未就业高校毕业生"
 REASON = "适用于济南市历城区，您属于高校毕业生。"
 TIMEOUT_MS = 5000
+# Every channel configured, so the form offers them all; these tests never deliver to the made-up hosts.
+CHANNELS = dict(
+    push_webhook_enabled=True,
+    push_channels_allow_loopback=True,
+    push_public_base_url="https://zw.licheng.gov.cn",
+    push_unsubscribe_secret="unsubscribe-secret-for-these-tests-only-0123",
+    push_smtp_host="smtp.example.com",
+    push_smtp_from="push@licheng.gov.cn",
+    push_sms_gateway_url="https://sms.example.com/send",
+    push_sms_gateway_key="gateway-key",
+    push_sms_template_id="TPL-1",
+)
 
 POLICY = {
     "id": "lc-jyjx-2025",
@@ -53,7 +65,7 @@ def fake_labeller(doc: Document) -> Targeting:
 # -- the server and the browser ----------------------------------------------------------------
 @pytest.fixture
 def push_state(tmp_path, policy_index):
-    st = build_state(make_settings(tmp_path), index=policy_index)
+    st = build_state(make_settings(tmp_path, **CHANNELS), index=policy_index)
     st.push_labeller = fake_labeller
     yield st
     st.store.close()
@@ -181,7 +193,7 @@ def test_subscribe_route_serves_the_chinese_page_without_external_resources(clie
     assert 'name="viewport"' in r.text  # usable on a phone
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", r.text)  # offline: no CDN
     assert ".innerHTML" not in r.text  # server text only ever goes through textContent
-    assert 'href="/subscribe"' in client.get("/").text  # reachable from the chat widget
+    assert 'href="/subscribe"' in client.get("/widget").text  # reachable from the chat widget
 
 
 # -- in the browser ----------------------------------------------------------------------------------
@@ -191,15 +203,18 @@ def test_the_form_shows_the_taxonomy_from_the_api_and_licheng_by_default(page, h
     assert labels("groups") == taxonomy["groups"] and len(taxonomy["groups"]) == 15
     assert labels("topics") == taxonomy["topics"] and len(taxonomy["topics"]) == 20
     assert labels("kinds") == [k["label"] for k in taxonomy["kinds"]]
-    assert labels("channels") == [c["label"] for c in taxonomy["channels"]]
+    assert labels("channels") == [c["label"] for c in taxonomy["available_channels"]]  # what this service has
+    assert labels("modes") == ["即时推送", "每日汇总"] and page.get_by_label("即时推送").is_checked()
     assert page.locator("#province option").count() == len(taxonomy["provinces"]) + 1  # + “不填”
     assert page.locator("#province").input_value() == "山东省"
     assert page.locator("#city").input_value() == "济南市"
     assert page.locator("#district").input_value() == "历城区"
     assert page.get_by_label("居民个人").is_checked() and page.get_by_label("站内信").is_checked()
-    assert page.locator("#address").is_hidden()  # the inbox needs no address
+    assert page.get_by_label("站内信").is_disabled()  # always included
+    for field in ("#phone", "#email", "#webhook-url"):
+        assert page.locator(field).is_hidden()  # the inbox needs no address
     page.get_by_label("短信").check()
-    assert page.get_by_label("手机号").is_visible()
+    assert page.get_by_label("手机号").is_visible() and page.locator("#email").is_hidden()
     assert page.locator("#token-box").is_hidden() and page.locator("#inbox-box").is_hidden()
 
 
@@ -235,7 +250,7 @@ def test_subscribe_receive_a_push_edit_and_unsubscribe(page, http):
     assert page.locator("#token-box").is_hidden()  # shown once only
     [item] = page.locator("#inbox li").all()
     link = item.get_by_role("link", name=POLICY["title"])
-    assert link.get_attribute("href") == "/api/documents/lc-jyjx-2025"
+    assert link.get_attribute("href") == "/documents/lc-jyjx-2025"  # the reader page
     text = item.inner_text()
     assert "文号：历人社发〔2025〕5号" in text and f"推送理由：{REASON}" in text
     assert item.locator("blockquote").inner_text() == f"原文：“{QUOTE}”"
@@ -313,3 +328,68 @@ def test_a_remembered_token_that_no_longer_works_says_so_and_offers_the_form(pag
     assert page.locator("#login-error").inner_text() == "订阅凭证无效或已注销，请确认凭证是否正确。"
     assert stored_token(page) is None
     assert page.get_by_role("button", name="订阅", exact=True).is_visible()
+
+
+def test_suggested_groups_and_topics_are_offered_and_ticked_only_by_the_resident(page, http):
+    description = "我是今年刚毕业的大学生，想在历城区找工作，也想了解创业贷款。"
+    offered = http.post("/api/push/profile/suggest", json={"description": description}).json()
+    assert offered["groups"] or offered["topics"]
+    page.get_by_label("自我描述（可选，仅您本人可见）").fill(description)
+    page.get_by_role("button", name="根据自我描述推荐群体和主题").click()
+    box = page.locator("#suggestions")
+    expect(box.locator("p").first).to_have_text(offered["notice"])
+    expected = [f"勾选所属群体：{s['name']}" for s in offered["groups"]] + [
+        f"勾选关注主题：{s['name']}" for s in offered["topics"]
+    ]
+    labels = [t.split("（依据")[0] for t in box.get_by_role("button").all_inner_texts()]
+    assert labels == expected
+    first = (offered["groups"] or offered["topics"])[0]["name"]
+    where = "#groups" if offered["groups"] else "#topics"
+    assert not page.locator(where).get_by_label(first, exact=True).is_checked()  # nothing ticked on its own
+    box.get_by_role("button").first.click()
+    assert page.locator(where).get_by_label(first, exact=True).is_checked()
+    expect(box.get_by_role("button").first).to_be_disabled()
+
+
+def test_subscribe_with_a_digest_quiet_hours_and_a_webhook_and_see_them_saved(page, http):
+    taxonomy = http.get("/api/push/taxonomy").json()
+    assert [c["value"] for c in taxonomy["available_channels"]] == ["inbox", "sms", "email", "webhook"]
+    page.get_by_label("Webhook（对接自有系统）").check()
+    page.get_by_label("Webhook 地址").fill("https://hooks.example.com/policy")
+    page.get_by_label("电子邮件").check()
+    page.get_by_label("电子邮箱").fill("wang.fang@example.com")
+    page.get_by_label("每日汇总").check()
+    page.get_by_label("开始时间").fill("22:00")
+    page.get_by_label("结束时间").fill("07:30")
+    page.get_by_label("每日最多推送条数").fill("5")
+    fill_and_subscribe(page)
+    page.locator("#token-box").wait_for(state="visible")
+    secret_box = page.locator("#secret-box")
+    assert secret_box.is_visible() and "只显示这一次" in secret_box.inner_text()
+    secret = page.locator("#secret-value").input_value()
+    assert secret.startswith("whsec-")
+    token = stored_token(page)
+    assert token and secret not in (token or "")
+
+    me = http.get("/api/profiles/me", headers=bearer(token)).json()
+    p = me["preferences"]
+    assert p["channels"] == ["inbox", "email", "webhook"] and p["email"] == "wang.fang@example.com"
+    assert (p["delivery_mode"], p["quiet_start"], p["quiet_end"], p["daily_cap"]) == ("digest", "22:00", "07:30", 5)
+    assert p["webhook_url"] == "https://hooks.example.com/policy" and p["webhook_secret"] != secret
+    summary = page.locator("#summary").inner_text()
+    assert "每日汇总" in summary and "22:00 至 07:30" in summary and "最多 5 条" in summary
+
+    reload(page)  # the secret is never shown again
+    assert secret_box.is_hidden() and secret not in page.content()
+    assert "22:00 至 07:30" in page.locator("#summary").inner_text()
+    page.get_by_role("button", name="修改订阅").click()  # the form comes back filled in
+    assert page.get_by_label("每日汇总").is_checked() and page.get_by_label("开始时间").input_value() == "22:00"
+    assert page.get_by_label("Webhook 地址").input_value() == "https://hooks.example.com/policy"
+    page.get_by_label("即时推送").check()
+    page.get_by_label("开始时间").fill("")
+    page.get_by_label("结束时间").fill("")
+    page.get_by_role("button", name="保存修改").click()
+    page.get_by_text("订阅信息已保存。").wait_for()
+    p = http.get("/api/profiles/me", headers=bearer(token)).json()["preferences"]
+    assert (p["delivery_mode"], p["quiet_start"], p["daily_cap"]) == ("immediate", None, 5)
+    assert secret_box.is_hidden()  # the kept secret is not shown on an edit either

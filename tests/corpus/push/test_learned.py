@@ -83,3 +83,29 @@ def test_real_encoder_labels_a_push_dev_document(shared_dir) -> None:
     assert Audience.RESIDENT in t.audience
     assert "教育" in t.topics
     assert t.confidence is not None and 0.0 <= t.confidence <= 1.0
+    from corpus.push.learned import shipped_match_model
+
+    assert set(t.probabilities) == {"audience", "topics", "groups"} and set(t.groups) <= set(t.probabilities["groups"])
+    floor = shipped_match_model().floor(t)  # what the review gate compares with the calibrated threshold
+    assert floor is not None and 0.0 < floor < 1.0
+
+
+def test_learned_labeller_decides_groups_with_the_group_model_and_records_probabilities(tmp_path) -> None:
+    from corpus.push.group_model import GROUP_FEATURES, GroupModel
+
+    enc = FakeEncoder(dim=16)
+    topics, audience, confidence = _models(enc, (4.0, -4.0))
+    for m, stem in ((topics, "push_topics"), (audience, "push_audience")):
+        m.save(tmp_path / stem)
+    confidence.save(tmp_path / "push_confidence")
+    w = np.zeros(len(GROUP_FEATURES), np.float32)
+    GroupModel(w, 3.0, 0.5).save(tmp_path / "push_groups")  # every candidate group is addressed (p 0.95)
+    t = learned_labeller(enc, resources=tmp_path, today="2026-11-29")(DOC)
+    assert t.groups == ("困难群众",) and t.evidence["困难群众"] in DOC.text
+    assert t.probabilities["groups"]["困难群众"] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-6)
+    assert t.probabilities["audience"]["resident"] > 0.9 and t.probabilities["topics"]["社会救助"] > 0.9
+    GroupModel(w, -3.0, 0.5).save(tmp_path / "push_groups")
+    from corpus.push.learned import shipped_group_model
+
+    shipped_group_model.cache_clear()
+    assert learned_labeller(enc, resources=tmp_path, today="2026-11-29")(DOC).groups == ()  # mentioned only

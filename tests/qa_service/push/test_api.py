@@ -249,7 +249,8 @@ def test_hostile_strings_are_4xx_never_500(api, push_state, field, value):
     else:
         assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
         assert CJK.search(r.json()["error"]["message"])
-    assert push_state.push_store.status_counts() == {"held": 0, "pending": 0, "sent": 0, "failed": 0}  # tables intact
+    counts = push_state.push_store.status_counts()
+    assert counts == {"held": 0, "pending": 0, "sent": 0, "failed": 0, "dead": 0}  # tables intact
 
 
 @pytest.mark.parametrize("value", ["\x00", "a" * 10_000, "../../etc/passwd", "'; DROP TABLE outbox; --"])
@@ -292,7 +293,7 @@ def test_plan_deliver_inbox_and_status_end_to_end(api):
     assert api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)}).json()["enqueued"] == 0
 
     status = api.get("/api/admin/push/status", headers=ADMIN).json()
-    assert status["outbox"] == {"held": 0, "pending": 3, "sent": 0, "failed": 0} and status["profiles"] == 3
+    assert status["outbox"] == {"held": 0, "pending": 3, "sent": 0, "failed": 0, "dead": 0} and status["profiles"] == 3
 
     assert api.post("/api/admin/push/deliver", headers=ADMIN, json={"limit": 2}).json()["sent"] == 2
     assert api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 1
@@ -312,7 +313,8 @@ def test_plan_deliver_inbox_and_status_end_to_end(api):
     assert by_doc["lc-cydb-2023"]["reason"] == "适用于济南市历城区，您关注就业创业。"
     elder_inbox = api.get("/api/profiles/me/inbox", headers=bearer(elder["token"])).json()
     assert [i["reason"] for i in elder_inbox["items"]] == ["适用于山东省，您属于老年人。"]
-    assert api.get("/api/profiles/me/inbox", headers=bearer(stranger["token"])).json() == {"total": 0, "items": []}
+    stranger_inbox = api.get("/api/profiles/me/inbox", headers=bearer(stranger["token"])).json()
+    assert stranger_inbox == {"total": 0, "unread": 0, "items": []}
     page = api.get("/api/profiles/me/inbox?limit=1&offset=1", headers=bearer(newcomer["token"])).json()
     assert page["total"] == 2 and len(page["items"]) == 1
     assert_error(api.get("/api/profiles/me/inbox?limit=1000", headers=bearer(newcomer["token"])), 422)
@@ -425,7 +427,8 @@ def test_failed_deliveries_are_reported_without_personal_data_and_logs_stay_clea
     second = api.post("/api/admin/push/deliver", headers=ADMIN).json()  # retry delay 0, 2 attempts max
     assert second["failed"] == 4 and all(f["final"] for f in second["failures"])
     status = api.get("/api/admin/push/status", headers=ADMIN).json()
-    assert status["outbox"] == {"held": 0, "pending": 0, "sent": 0, "failed": 4} and len(status["failures"]) == 4
+    assert status["outbox"] == {"held": 0, "pending": 0, "sent": 0, "failed": 0, "dead": 4}
+    assert len(status["failures"]) == 4
     assert all(f["attempts"] == 2 and "ConnectionError" in f["error"] for f in status["failures"])
     assert api.post("/api/admin/push/requeue-failed", headers=ADMIN).json() == {"requeued": 4}
     api.delete("/api/profiles/me", headers=bearer(token))

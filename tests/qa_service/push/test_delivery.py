@@ -1,5 +1,7 @@
-"""Push delivery on the tiny Licheng corpus (`tiny.py` says who gets what): a job resumes after a
-crash with every message sent exactly once, failures retry then fail, the scheduler sends on its own.
+"""Push delivery on the tiny Licheng corpus (`tiny.py` says who gets what), on SQLite and PostgreSQL:
+a job resumes after a crash with every message sent exactly once, failures retry then are
+dead-lettered, rows go to the channel they name (a failing one holds up no other), residents'
+quiet hours, daily cap and digests defer rows; the scheduler sends on its own.
 """
 
 from __future__ import annotations
@@ -8,18 +10,30 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from qa_service.push.channels import Digest, PermanentFailure, TransientFailure
 from qa_service.push.delivery import InboxChannel, deliver
 from qa_service.push.planner import plan
-from qa_service.push.records import Contact, ContactChannel, PushMessage
+from qa_service.push.preferences import at_local, digest_key
+from qa_service.push.records import Contact, ContactChannel, OutboxEntry, PushMessage
 from qa_service.push.store import PushStore
 from tests.conftest import tiny_docs
+from tests.qa_service.push.conftest import filled_store
 from tests.qa_service.push.tiny import PEOPLE, all_keys, labeller
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def store(db_url):
+    s = filled_store(db_url)
+    yield s
+    s.close()
 
 
 class Killed(BaseException):
@@ -56,7 +70,7 @@ def test_deliver_sends_each_message_once_and_a_second_run_sends_nothing(planned)
     report = deliver(planned, ch, limit=100)
     assert (report.sent, report.retrying, report.failed) == (6, 0, 0)
     assert sorted(ch.calls) == sorted(all_keys(planned))
-    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 6, "failed": 0}
+    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 6, "failed": 0, "dead": 0}
     assert deliver(planned, ch).sent == 0 and len(ch.calls) == 6
 
 
@@ -87,7 +101,7 @@ def test_killed_between_rows_the_rerun_sends_exactly_the_rest(planned):
     assert deliver(planned, second, clock=lambda: clock[0], lease_seconds=60).sent == 1
     sent = first.calls + second.calls
     assert sorted(sent) == sorted(all_keys(planned))  # nothing lost, nothing sent twice
-    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 6, "failed": 0}
+    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 6, "failed": 0, "dead": 0}
 
 
 def test_killed_after_sending_before_marking_resends_once_with_the_same_key(planned):
@@ -128,7 +142,7 @@ import os, sys
 from qa_service.push.delivery import deliver
 from qa_service.push.store import PushStore
 
-store = PushStore(sys.argv[1])
+store = PushStore(url=sys.argv[1])
 out = open(sys.argv[2], "a", encoding="utf-8")
 
 class Dying:
@@ -151,7 +165,7 @@ def test_a_real_process_killed_mid_job_loses_nothing_and_repeats_nothing(planned
     log = tmp_path / "sent.txt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", _DYING_JOB, planned.path, str(log)], cwd=tmp_path, env=env, timeout=60, check=False
+        [sys.executable, "-c", _DYING_JOB, planned.url, str(log)], cwd=tmp_path, env=env, timeout=60, check=False
     )
     assert done.returncode == 9
     assert len(log.read_text(encoding="utf-8").split()) == 3 and planned.status_counts()["sent"] == 3
@@ -169,7 +183,7 @@ def test_a_real_process_killed_mid_job_loses_nothing_and_repeats_nothing(planned
     assert sorted(lines) == sorted(all_keys(planned))
 
 
-def test_failed_sends_are_retried_with_back_off_then_marked_failed(planned, caplog):
+def test_failed_sends_are_retried_with_back_off_then_dead_lettered(planned, caplog):
     clock = [0.0]
     ch = FakeChannel(failing={"p-parent"})
     run = lambda: deliver(planned, ch, clock=lambda: clock[0], max_attempts=3, retry_seconds=10)  # noqa: E731
@@ -185,22 +199,25 @@ def test_failed_sends_are_retried_with_back_off_then_marked_failed(planned, capl
     [failure] = last.failures
     assert failure.final and failure.attempts == 3 and failure.profile_id == "p-parent"
     assert "ConnectionError" in failure.error and "13812345678" not in failure.error
-    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 5, "failed": 1}
+    assert planned.status_counts() == {"held": 0, "pending": 0, "sent": 5, "failed": 0, "dead": 1}
     [stored] = planned.failures()
     assert stored.attempts == 3 and stored.doc_id == "edu"
     clock[0] = 1000.0
-    assert run().failed == 0 and ch.calls.count(stored.key) == 0  # failed rows are not retried again
+    assert run().failed == 0 and ch.calls.count(stored.key) == 0  # dead rows are not retried again
     assert "13812345678" not in caplog.text
 
 
-def test_a_contact_channel_message_carries_the_address_for_the_gateway_only(tmp_path):
-    store = PushStore(tmp_path / "p.sqlite3")
+def test_a_contact_channel_message_carries_the_address_for_the_gateway_only(db_url):
+    store = PushStore(url=db_url)
     store.create_profile(PEOPLE[0], Contact(ContactChannel.SMS, "13812345678"))
     plan(store, tiny_docs(), labeller)
-    ch = FakeChannel()
-    deliver(store, ch)
-    [msg] = ch.received.values()
-    assert msg.contact.address == "13812345678" and "13812345678" not in repr(msg)
+    sms, inbox = FakeChannel(), FakeChannel()
+    assert deliver(store, {"sms": sms, "inbox": inbox}).sent == 2
+    [msg] = sms.received.values()
+    assert msg.channel == "sms" and msg.phone == msg.contact.address == "13812345678"
+    assert "13812345678" not in repr(msg)
+    [in_app] = inbox.received.values()
+    assert in_app.channel == "inbox" and in_app.key != msg.key
     store.close()
 
 
@@ -239,3 +256,133 @@ def test_the_periodic_deliverer_rejects_a_zero_interval():
 
     with pytest.raises(ValueError, match="interval must be > 0"):
         PeriodicDeliverer(lambda: None, 0)
+
+
+# -- channels by name, dead letters, residents' preferences ------------------------------------------
+DAY = date(2026, 12, 1)
+EMAIL = "zhang.san@example.com"
+
+
+def at(minute: int, day: date = DAY) -> float:
+    return at_local(day, minute)  # Asia/Shanghai wall clock
+
+
+def subscribe(store: PushStore, profile_id: str, **contact) -> None:
+    store.create_profile(replace(PEOPLE[0], profile_id=profile_id), Contact(**contact))
+
+
+def put(store: PushStore, profile_id: str, *doc_ids: str) -> None:
+    for d in doc_ids:
+        store.enqueue(d, "v1", [OutboxEntry(profile_id, d, "v1", f"政策{d}", f"/api/documents/{d}", "理由")])
+
+
+class Refusing(FakeChannel):
+    def __init__(self, exc: Exception) -> None:
+        super().__init__()
+        self.exc = exc
+
+    def send(self, message) -> None:
+        self.n += 1
+        raise self.exc
+
+
+def test_rows_go_to_their_channel_and_a_failing_one_holds_up_no_other(store):
+    subscribe(store, "p-multi", channels=("webhook", "email", "sms"), email=EMAIL, phone="13812345678",
+              webhook_url="https://hooks.example.com/lc")  # fmt: skip
+    put(store, "p-multi", "d1", "d2")
+    inbox, email = FakeChannel(), FakeChannel()
+    webhook = Refusing(TransientFailure("HTTP 503", status=503))
+    channels = {"inbox": inbox, "email": email, "webhook": webhook}  # no SMS gateway configured
+    clock = [0.0]
+    run = lambda: deliver(store, channels, clock=lambda: clock[0], max_attempts=2, retry_seconds=10)  # noqa: E731
+    first = run()
+    assert (first.sent, first.retrying, first.failed) == (4, 2, 0)
+    assert len(inbox.received) == len(email.received) == 2
+    clock[0] = 100.0
+    second = run()
+    assert (second.sent, second.retrying, second.failed) == (0, 0, 2) and {f.channel for f in second.failures} == {
+        "webhook"
+    }
+    by = {r["channel"]: r for r in store.status_by_document("d1")}
+    assert (by["webhook"]["dead"], by["email"]["sent"], by["sms"]["pending"]) == (1, 1, 1)  # SMS waits for a gateway
+    # A permanent refusal (4xx) is dead-lettered at the first attempt.
+    store.requeue_dead(channel="webhook")
+    webhook.exc = PermanentFailure("HTTP 410", status=410)
+    assert run().failed == 2 and webhook.n == 6
+
+
+def test_quiet_hours_defer_a_row_until_they_end_but_not_the_inbox(store):
+    subscribe(store, "p-night", channel="email", address=EMAIL, quiet_start=22 * 60, quiet_end=7 * 60)
+    put(store, "p-night", "d1")
+    inbox, email = FakeChannel(), FakeChannel()
+    clock = [at(23 * 60)]
+    report = deliver(store, {"inbox": inbox, "email": email}, clock=lambda: clock[0])
+    assert (report.sent, report.deferred) == (1, 1) and len(inbox.calls) == 1 and email.calls == []
+    clock[0] = at(7 * 60 - 1, DAY + timedelta(days=1))
+    assert deliver(store, {"inbox": inbox, "email": email}, clock=lambda: clock[0]).claimed == 0
+    clock[0] = at(7 * 60, DAY + timedelta(days=1))
+    assert deliver(store, {"inbox": inbox, "email": email}, clock=lambda: clock[0]).sent == 1 and len(email.calls) == 1
+
+
+def test_the_daily_cap_moves_the_rest_to_the_next_day(store):
+    subscribe(store, "p-cap", channel="email", address=EMAIL, daily_cap=2)
+    put(store, "p-cap", "d1", "d2", "d3")
+    email = FakeChannel()
+    clock = [at(9 * 60)]
+    report = deliver(store, {"email": email}, clock=lambda: clock[0])
+    assert (report.sent, report.deferred) == (2, 1)
+    clock[0] = at(23 * 60)
+    assert deliver(store, {"email": email}, clock=lambda: clock[0]).claimed == 0  # not before midnight
+    clock[0] = at(0, DAY + timedelta(days=1))
+    assert deliver(store, {"email": email}, clock=lambda: clock[0]).sent == 1 and len(email.calls) == 3
+
+
+def test_a_digest_sends_the_days_policies_as_one_message_at_its_time(store):
+    subscribe(store, "p-digest", channel="email", address=EMAIL, delivery_mode="digest")
+    put(store, "p-digest", "d1", "d2")
+    email = FakeChannel()
+    clock = [at(10 * 60)]
+    report = deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    assert (report.sent, report.deferred) == (0, 2) and email.calls == []
+    clock[0] = at(18 * 60)
+    report = deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    [key] = email.calls
+    assert key == digest_key("p-digest", DAY, "email") and report.sent == 2
+    digest = email.received[key]
+    assert isinstance(digest, Digest) and sorted(m.doc_id for m in digest.messages) == ["d1", "d2"]
+    # A policy planned after the digest went out waits for the next day's.
+    put(store, "p-digest", "d3")
+    clock[0] = at(18 * 60 + 5)
+    deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    clock[0] = at(18 * 60, DAY + timedelta(days=1))
+    deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    assert email.calls == [key, digest_key("p-digest", DAY + timedelta(days=1), "email")]
+    assert store.status_counts()["sent"] == 3
+
+
+def test_a_policy_planned_while_its_days_digest_is_being_sent_goes_into_the_next_one(store):
+    """A slower worker places a row it took just before 18:00 while the digest is in flight (sent, not marked)."""
+    subscribe(store, "p-race", channel="email", address=EMAIL, delivery_mode="digest")
+    put(store, "p-race", "d1")
+    clock = [at(10 * 60)]
+
+    class Racing(FakeChannel):
+        def send(self, message: PushMessage) -> None:
+            if not self.calls:  # mid-send of today's digest: a policy arrives and a second worker takes it
+                put(store, "p-race", "d2")
+                late = at(18 * 60) - 0.5  # its clock read before the digest's time: today's digest is still open
+                second = deliver(store, {"email": FakeChannel()}, clock=lambda: late, digest_minute=18 * 60)
+                assert second.deferred == 1 and second.sent == 0
+            super().send(message)
+
+    email = Racing()
+    deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    clock[0] = at(18 * 60)
+    deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    today, tomorrow = digest_key("p-race", DAY, "email"), digest_key("p-race", DAY + timedelta(days=1), "email")
+    assert email.calls == [today] and [m.doc_id for m in email.received[today].messages] == ["d1"]
+    # Under today's key d2 would be dropped by the receiver as a duplicate; it goes out the next day.
+    clock[0] = at(18 * 60, DAY + timedelta(days=1))
+    deliver(store, {"email": email}, clock=lambda: clock[0], digest_minute=18 * 60)
+    assert email.calls == [today, tomorrow] and [m.doc_id for m in email.received[tomorrow].messages] == ["d2"]
+    assert store.status_counts()["sent"] == 2
