@@ -25,6 +25,17 @@ from corpus.models import Document
 from corpus.push.targeting import Jurisdiction, JurisdictionLevel, Targeting
 from corpus.push.taxonomy import Audience
 from qa_service.app import build_state, create_app
+from qa_service.push.channels import render_config
+from tests.qa_service.browser import (
+    DESKTOP,
+    PHONE,
+    REPORT_CSP,
+    Requests,
+    new_context,
+    screenshot,
+    serious_violations,
+    watch,
+)
 from tests.qa_service.conftest import ADMIN_KEY, make_settings
 from tests.qa_service.servers import ReadyServer
 
@@ -257,12 +268,44 @@ def test_subscribe_receive_a_push_edit_and_unsubscribe(page, http):
     assert re.search(r"推送日期：\d{4}-\d{2}-\d{2}", text) and "修订" not in text
     assert page.locator("#inbox-info").inner_text() == "共 1 条推送。"
 
+    # Unread: a 未读 badge in text (not colour alone) and the count in the header; read with the keyboard.
+    unread_count = page.locator("#unread-count")
+    assert item.locator(".badge").inner_text() == "未读"
+    assert page.locator("#inbox-title").inner_text() == "收到的政策推送（1 条未读）"
+    assert serious_violations(page, "#inbox-box") == []  # badge and count readable, the button named
+    page.locator("#inbox-box").scroll_into_view_if_needed()
+    screenshot(page, "subscribe-inbox-unread-390")
+    mark = item.get_by_role("button", name=f"标为已读：{POLICY['title']}")
+    mark.focus()
+    page.keyboard.press("Enter")
+    expect(unread_count).to_be_hidden()
+    expect(item.locator(".badge")).to_have_count(0)
+    expect(link).to_be_focused()  # the removed button hands the keyboard's place to the item
+    assert mark.count() == 0 and "unread" not in (item.get_attribute("class") or "")
+    inbox = http.get("/api/profiles/me/inbox", headers=bearer(token)).json()
+    assert inbox["unread"] == 0 and inbox["items"][0]["read"] and inbox["items"][0]["read_at"]
+    reload(page)  # the receipt is the server's, not the page's memory
+    assert page.locator("#inbox .badge").count() == 0 and unread_count.is_hidden()
+
     # A revised text is pushed again and marked as such.
     ingest_and_deliver(http, {**POLICY, "text": POLICY["text"].replace("1000元", "1500元")})
     reload(page)
     assert page.locator("#inbox li").count() == 2
     assert page.locator("#inbox .revised").all_inner_texts() == ["修订"]
     assert "该政策已修订" in page.locator("#inbox li", has=page.locator(".revised")).inner_text()
+    # Only the new push is unread; opening it in the reader is what marks it read.
+    [fresh] = page.locator("#inbox li.unread").all()
+    assert fresh.locator(".revised").count() == 1 and fresh.locator(".badge").inner_text() == "未读"
+    assert unread_count.inner_text() == "（1 条未读）"
+    with page.expect_popup() as opened:
+        fresh.get_by_role("link").click()
+    reader = opened.value
+    assert reader.url.endswith("/documents/lc-jyjx-2025")
+    reader.close()
+    expect(unread_count).to_be_hidden()
+    assert page.locator("#inbox .badge, #inbox li.unread").count() == 0
+    inbox = http.get("/api/profiles/me/inbox", headers=bearer(token)).json()
+    assert inbox["unread"] == 0 and [i["read"] for i in inbox["items"]] == [True, True]
 
     # Edit (PUT): a bad value shows the API's message, a good one is saved.
     page.get_by_role("button", name="修改订阅").click()
@@ -393,3 +436,60 @@ def test_subscribe_with_a_digest_quiet_hours_and_a_webhook_and_see_them_saved(pa
     p = http.get("/api/profiles/me", headers=bearer(token)).json()["preferences"]
     assert (p["delivery_mode"], p["quiet_start"], p["daily_cap"]) == ("immediate", None, 5)
     assert secret_box.is_hidden()  # the kept secret is not shown on an edit either
+
+
+def test_the_signed_unsubscribe_link_of_an_email_asks_first_then_deletes_everything(
+    browser, push_state, base_url, http
+):
+    created = http.post(
+        "/api/profiles",
+        json={
+            "kind": "resident",
+            "province": "山东省",
+            "city": "济南市",
+            "district": "历城区",
+            "groups": ["高校毕业生"],
+        },
+    ).json()
+    token, pid = created["token"], created["profile_id"]
+    ingest_and_deliver(http, POLICY)
+    # The very link an e-mail or webhook carries, signed as the channels sign it; opened on this server.
+    link = render_config(push_state.settings).unsubscribe_url(pid)
+    public = CHANNELS["push_public_base_url"] + "/api/push/unsubscribe?t="
+    assert link.startswith(public) and len(link) > len(public) + 20
+
+    context = new_context(browser, PHONE)
+    requests = Requests(context)
+    pg = context.new_page()
+    pg.add_init_script(REPORT_CSP)
+    errors = watch(pg)
+    response = pg.goto(base_url + link.removeprefix(CHANNELS["push_public_base_url"]))
+    assert response.status == 200 and response.headers["cache-control"] == "no-store"
+    csp = response.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in csp and "script-src 'none'" in csp and "form-action 'self'" in csp
+    assert pg.evaluate("document.documentElement.lang") == "zh-CN"
+    expect(pg.get_by_role("heading", level=1)).to_have_text("确认退订政策推送")
+    assert "删除您的订阅信息" in pg.locator("body").inner_text()
+    assert serious_violations(pg) == []
+    screenshot(pg, "unsubscribe-confirm-375")
+    # Opening the link (as a mail scanner would) changed nothing.
+    assert http.get("/api/profiles/me", headers=bearer(token)).status_code == 200
+    assert http.get("/api/profiles/me/inbox", headers=bearer(token)).json()["total"] == 1
+
+    pg.get_by_role("button", name="确认退订").click()
+    expect(pg.get_by_role("heading", level=1)).to_have_text("退订成功")
+    assert "您将不再收到政策推送" in pg.locator("body").inner_text()
+    assert serious_violations(pg) == []
+    pg.set_viewport_size(DESKTOP)
+    screenshot(pg, "unsubscribe-done-1366")
+    for path in ("/api/profiles/me", "/api/profiles/me/inbox"):
+        assert http.get(path, headers=bearer(token)).status_code == 401
+    assert push_state.push_store.inbox(pid) == (0, [])
+    assert http.get("/api/admin/push/status", headers=ADMIN).json()["profiles"] == 0
+
+    pg.goto(response.url)  # the same link again, later: it says so, and there is nothing to confirm
+    expect(pg.get_by_role("heading", level=1)).to_have_text("您已退订")
+    assert pg.get_by_role("button").count() == 0
+    assert pg.evaluate("window.__csp") == [] and errors == []
+    context.close()
+    assert requests.outside(base_url) == [], requests.urls
