@@ -39,7 +39,7 @@ from index.storage import (
     write_versioned,
 )
 from index.tokenize import Tokenizer, default_tokenizer
-from index.types import Encoder, Filters, Hit
+from index.types import Encoder, Filters, Hit, distinct_batch
 
 __all__ = ["PolicyIndex", "SearchMode", "IndexConfig", "IndexFormatError"]
 
@@ -130,11 +130,7 @@ class PolicyIndex:
     def add(self, docs: Iterable[Document], progress: Progress | None = None) -> None:
         """Add documents; a document whose id is already indexed is replaced."""
         docs = list(docs)
-        seen: set[str] = set()
-        for d in docs:
-            if d.id in seen:
-                raise ValueError(f"duplicate document id in one batch: {d.id!r}")
-            seen.add(d.id)
+        distinct_batch(docs)
         dead = [r for d in docs for r in self._doc_rows.get(d.id, ())]
         new_passages: list[Passage] = []
         for i, d in enumerate(docs):

@@ -38,7 +38,7 @@ from index.lookup import DocLookup
 from index.milvus_schema import MilvusOptions
 from index.query_terms import expand_terms
 from index.tokenize import Tokenizer, default_tokenizer
-from index.types import Encoder, Filters, Hit
+from index.types import Encoder, Filters, Hit, distinct_batch
 
 logger = logging.getLogger(__name__)
 
@@ -198,11 +198,7 @@ class MilvusIndex:
     def add(self, docs: Iterable[Document], progress: Progress | None = None) -> None:
         """Add documents; one already indexed is replaced. Slow work first, then Milvus is changed."""
         docs = list(docs)
-        seen: set[str] = set()
-        for d in docs:
-            if d.id in seen:
-                raise ValueError(f"duplicate document id in one batch: {d.id!r}")
-            seen.add(d.id)
+        distinct_batch(docs)
         passages = [p for d in docs for p in chunk_document(d, max_chars=self.config.chunk_max_chars)]
         texts = [p.index_text() for p in passages]
         tokens = self.tokenizer.tokenize_many(texts, workers=os.cpu_count() or 1)

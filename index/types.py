@@ -89,6 +89,15 @@ class Filters:
         return True
 
 
+def distinct_batch(docs: Sequence[Document]) -> None:
+    """One batch may hold a document id once: which copy would win is otherwise undefined."""
+    seen: set[str] = set()
+    for d in docs:
+        if d.id in seen:
+            raise ValueError(f"duplicate document id in one batch: {d.id!r}")
+        seen.add(d.id)
+
+
 def _is_iso_date(v: str) -> bool:
     import datetime as _dt
 

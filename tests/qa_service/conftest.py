@@ -203,3 +203,12 @@ def limited_client(state) -> Iterator[TestClient]:
     app = create_app(state=state)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per browser-test module (Debian's, see tests/qa_service/browser.py); a module may override it."""
+    from tests.qa_service.browser import chromium
+
+    with chromium() as b:
+        yield b

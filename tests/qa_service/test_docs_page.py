@@ -9,7 +9,6 @@ from tests.qa_service.browser import (
     DESKTOP,
     REPORT_CSP,
     Requests,
-    chromium,
     demo_settings,
     expect,
     free_socket,
@@ -26,12 +25,6 @@ def service(tmp_path_factory):
         _state,
     ):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from tests.qa_service.browser import (
     DESKTOP,
     PHONE,
     Requests,
-    chromium,
     demo_settings,
     expect,
     free_socket,
@@ -37,12 +36,6 @@ def service(tmp_path_factory):
     settings = demo_settings(tmp_path_factory.mktemp("ops"), "http://portal.invalid")
     with serve_service(settings, free_socket()) as (url, _state):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def ask_in_widget(page, service: str, question: str) -> None:

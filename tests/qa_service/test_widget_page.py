@@ -18,7 +18,6 @@ from tests.qa_service.browser import (
     DESKTOP,
     PHONE,
     Requests,
-    chromium,
     demo_settings,
     expect,
     free_socket,
@@ -62,12 +61,6 @@ def service(tmp_path_factory, portal, portal_pages):
     with serve_service(demo_settings(tmp_path_factory.mktemp("widget"), portal), free_socket()) as (url, state):
         portal_pages["/"] = PORTAL_PAGE.replace("{service}", url)
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def open_widget(page):
