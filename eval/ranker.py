@@ -28,6 +28,7 @@ import numpy as np
 
 from eval import harness
 from eval import metrics as M
+from eval import ranker_models as RM
 from eval.beir import DATASETS, BeirSet, dataset_paths, load_set
 from index.config import IndexConfig, SearchMode
 from index.ranking import DEFAULT_RANKER_PATH, FEATURES, LearnedRanker
@@ -53,6 +54,9 @@ PARAMS: dict[str, Any] = {
     "deterministic": True,
 }
 NUM_ROUNDS = 150  # prediction cost grows with trees: 150 keeps the ranker to a few ms per query
+WEIGHTS = "none"  # "set": every set weighs the same in total (eval/ranker_models.py)
+BLEND_FUSED = 0.0  # boost from this multiple of the normalised fusion score
+LINEAR = False  # a linear listwise model instead of trees
 MAX_LABEL = 3
 TOP_K = 100
 REPORT_METRICS = ("ndcg@10", "recall@5", "recall@10", "recall@100")
@@ -94,22 +98,31 @@ def collect(name: str, data: BeirSet, index: Any, level: str) -> SetData:
     return sd
 
 
-def train(X: list[np.ndarray], y: list[np.ndarray], info: dict[str, Any] | None = None) -> LearnedRanker:
-    import lightgbm as lgb
-
-    # a query with no relevant candidate teaches nothing
-    keep = [i for i in range(len(X)) if len(y[i]) and y[i].max() > 0]
-    if not keep:
-        raise ValueError("no query has a relevant candidate to learn from")
-    ds = lgb.Dataset(
-        np.concatenate([X[i] for i in keep]),
-        np.concatenate([y[i] for i in keep]),
-        group=[len(y[i]) for i in keep],
-        feature_name=list(FEATURES),
-        free_raw_data=True,
+def recipe() -> RM.Variant:
+    """The shipped recipe, read from the module constants at call time."""
+    return RM.Variant(
+        "shipped", params=PARAMS, rounds=NUM_ROUNDS, weights=WEIGHTS, init_fused=BLEND_FUSED, linear=LINEAR
     )
-    booster = lgb.train(PARAMS, ds, num_boost_round=NUM_ROUNDS)
-    return LearnedRanker(booster.model_to_string(), FEATURES, info)
+
+
+def train(
+    X: list[np.ndarray],
+    y: list[np.ndarray],
+    info: dict[str, Any] | None = None,
+    weights: Sequence[float] | None = None,
+) -> LearnedRanker:
+    # a query with no relevant candidate teaches nothing
+    if not any(len(yi) and yi.max() > 0 for yi in y):
+        raise ValueError("no query has a relevant candidate to learn from")
+    empty = np.zeros(0)
+    qs = [RM.QData(Xi, yi, empty, empty, empty, []) for Xi, yi in zip(X, y, strict=True)]
+    model = RM.Model(recipe()).fit(qs, list(weights) if weights is not None else [1.0] * len(qs))
+    return RM.to_ranker(model, info)
+
+
+def set_weights(sets: Sequence[SetData]) -> dict[str, float]:
+    """Weight of one query of each set under the recipe's scheme."""
+    return dict(zip([s.name for s in sets], RM.query_weights([len(s.queries) for s in sets], WEIGHTS), strict=True))
 
 
 def _ranked(index: Any, query: str, mode: SearchMode, level: str) -> dict[str, float]:
@@ -118,6 +131,17 @@ def _ranked(index: Any, query: str, mode: SearchMode, level: str) -> dict[str, f
     except ValueError:
         hits = []
     return dict(harness.documents_from_hits(hits, level)[:TOP_K])
+
+
+def _recipe_info() -> dict[str, Any]:
+    r = recipe()
+    return {
+        "kind": "linear" if r.linear else "trees",
+        "params": None if r.linear else r.params,
+        "rounds": None if r.linear else r.rounds,
+        "query_weights": r.weights,
+        "blend_fused": r.init_fused,
+    }
 
 
 def folds_of(keys: Sequence[str], k: int, seed: int) -> dict[str, int]:
@@ -131,6 +155,7 @@ def run(sets: list[SetData], k: int, seed: int) -> dict[str, Any]:
     keys = [f"{s.name}\t{q}" for s in sets for q in s.queries]
     fold = folds_of(keys, k, seed)
     runs: dict[str, dict[str, dict[str, dict[str, float]]]] = {s.name: {} for s in sets}
+    sw = set_weights(sets)
     for s in sets:
         for mode in (SearchMode.BM25, SearchMode.DENSE, SearchMode.HYBRID):
             if mode is SearchMode.DENSE and s.index.dense is None:
@@ -140,9 +165,8 @@ def run(sets: list[SetData], k: int, seed: int) -> dict[str, Any]:
             runs[s.name][name] = {q: _ranked(s.index, s.data.queries[q].text, mode, s.level) for q in s.queries}
         runs[s.name]["ranker"] = {}
     for f in range(k):
-        Xtr = [s.X[i] for s in sets for i, q in enumerate(s.queries) if fold[f"{s.name}\t{q}"] != f]
-        ytr = [s.y[i] for s in sets for i, q in enumerate(s.queries) if fold[f"{s.name}\t{q}"] != f]
-        model = train(Xtr, ytr)
+        tr = [(s, i) for s in sets for i, q in enumerate(s.queries) if fold[f"{s.name}\t{q}"] != f]
+        model = train([s.X[i] for s, i in tr], [s.y[i] for s, i in tr], weights=[sw[s.name] for s, _ in tr])
         for s in sets:
             s.index.ranker = model
             for q in s.queries:
@@ -150,7 +174,7 @@ def run(sets: list[SetData], k: int, seed: int) -> dict[str, Any]:
                     runs[s.name]["ranker"][q] = _ranked(s.index, s.data.queries[q].text, SearchMode.HYBRID, s.level)
             s.index.ranker = None
         log.info("fold %d/%d done", f + 1, k)
-    report: dict[str, Any] = {"folds": k, "seed": seed, "params": PARAMS, "rounds": NUM_ROUNDS, "sets": {}}
+    report: dict[str, Any] = {"folds": k, "seed": seed, "recipe": _recipe_info(), "sets": {}}
     for s in sets:
         qrels = {q: s.data.qrels[q] for q in s.queries}
         per_cfg = {}
@@ -276,13 +300,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "command": command,
             "trained_on": {s.name: len(s.queries) for s in sets},
             "dense": {s.name: s.index.dense is not None for s in sets},
-            "params": PARAMS,
-            "rounds": NUM_ROUNDS,
+            "recipe": _recipe_info(),
             "out_of_fold": {n: s["metrics"]["ranker"] for n, s in report["sets"].items()},
             "reference_fusion": {n: s["metrics"]["fusion"] for n, s in report["sets"].items()},
             "trained_at": time.strftime("%Y-%m-%d"),
         }
-        model = train([x for s in sets for x in s.X], [y for s in sets for y in s.y], info)
+        sw = set_weights(sets)
+        model = train(
+            [x for s in sets for x in s.X],
+            [y for s in sets for y in s.y],
+            info,
+            [sw[s.name] for s in sets for _ in s.X],
+        )
         model.save(args.save)
         print(f"model saved to {args.save}")
     return 0

@@ -12,22 +12,23 @@ Nothing here knows HTTP; the service maps these dataclasses to its responses and
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
 
 from corpus.models import Document, Passage, Status
-from index import selection
+from index import abstention, constraints, selection
+from index.abstention import DEFAULT_ABSTAIN_THRESHOLD, NOT_FOUND_TEXT
 from index.answer_model import LogisticModel
-from index.followup import topic_terms
 from index.query_terms import GENERIC_TERMS
 from index.sentences import highlight, join_sentences, sentence_heading_path, split_sentences
 from index.types import Filters, Hit
 
 __all__ = [
+    "DEFAULT_ABSTAIN_THRESHOLD",
     "GENERIC_TERMS",
+    "NOT_FOUND_TEXT",
     "Answer",
     "AnswerConfig",
     "AnswerSentence",
@@ -45,12 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND_TEXT = "未找到相关政策"
 DEFAULT_HOTLINE = "12345"
-# The rule confidence's threshold (used when no support model is shipped): the one `python -m eval
-# answers train` picks for abstention precision >= 0.90 at <= 5 % false abstention on ncp-dev +
-# resident-qa-dev + out-of-scope questions (hybrid, e5-small; it was 0.60: precision 0.61, FAR 1.5 %).
-DEFAULT_ABSTAIN_THRESHOLD = 0.48
 
 
 class VersionLookup(Protocol):
@@ -202,8 +198,8 @@ class Answerer:
     """Builds cited extractive answers over an index.
 
     `term_weights` maps query tokens to IDF-like weights (the index's BM25 IDF); `versions` tells
-    which version of a superseded document is current; `ranker` and `support` are the learned
-    models (None: the hand-weighted rules).
+    which version of a superseded document is current; `ranker` is the learned sentence ranker and
+    `support` the abstention model (index.abstention; None: the hand-weighted rules).
     """
 
     def __init__(
@@ -224,10 +220,8 @@ class Answerer:
 
     @property
     def calibrated_threshold(self) -> float:
-        """The support model's threshold (chosen out of fold), or the rules' default."""
-        if self.support is not None and self.support.threshold is not None:
-            return self.support.threshold
-        return DEFAULT_ABSTAIN_THRESHOLD
+        """The abstention model's threshold (chosen out of fold), or the rules' default."""
+        return abstention.threshold_of(self.support)
 
     @property
     def threshold(self) -> float:
@@ -246,14 +240,15 @@ class Answerer:
             raise ValueError("question must be a non-empty string")
         query = (query or question).strip()
         hits = self.retrieve(query, filters)
+        hits = self.constrained(question, query, hits)
         terms = self.query_terms(query)
         if not hits or not terms:
             return self._abstain(question, query, hits, terms, {"hits": float(len(hits)), "terms": float(len(terms))})
         ranked = self.ranked_candidates(query, hits, terms)
         chosen = selection.pick(ranked, self.config.max_sentences, self.follow_ratio(self.ranker))
         sentences = [self._sentence(c, dups) for c, dups in chosen]
-        confidence, signals = self.confidence(hits, terms, ranked, sentences)
-        if confidence < self.threshold or not sentences:
+        confidence, signals = self.confidence(hits, terms, ranked, sentences, query)
+        if abstention.abstains(confidence, self.threshold, bool(sentences)):
             return self._abstain(question, query, hits, terms, signals, confidence)
         passages = tuple(self._supporting(h, terms) for h in hits)
         notices = self.notices([s.citation for s in sentences])
@@ -276,6 +271,17 @@ class Answerer:
     def retrieve(self, query: str, filters: Filters | None = None) -> list[Hit]:
         # The index already puts passages of a document named by 文号 or title first.
         return self.index.search(query, top_k=self.config.top_k, filters=filters)
+
+    # False answers from the hits as the index ranks them (`eval answers --no-constraints`: the before).
+    constrain: bool = True
+
+    def constrained(self, question: str, query: str, hits: list[Hit]) -> list[Hit]:
+        """Without the passages of documents that contradict the place, year or 文号 the question
+        names, while any other is left (index.constraints): the answer quotes a document that fits."""
+        if not self.constrain:
+            return hits
+        asked = constraints.parse_asked(question, query)
+        return constraints.prefer_satisfying(asked, hits, self.index.get_document).hits
 
     def ranked_candidates(
         self, query: str, hits: Sequence[Hit], terms: Mapping[str, float]
@@ -322,56 +328,16 @@ class Answerer:
         terms: Mapping[str, float],
         ranked: Sequence[selection.Candidate],
         sentences: Sequence[AnswerSentence],
+        query: str | None = None,
     ) -> tuple[float, dict[str, float]]:
-        """(probability the answer is supported, the signals it was computed from)."""
-        top = hits[0].passage
-        cov_top, mass = selection.coverage(terms, top.index_text())
-        answer_ctx = " ".join(s.text + " " + s.citation.title for s in sentences)
-        cov_ans, _ = selection.coverage(terms, answer_ctx)
-        low = top.index_text().lower()
-        missing = [w for t, w in terms.items() if t not in low]
-        missing_max = max(missing, default=0.0) / (max(terms.values()) or 1.0)
-        # Saturating: a question matched on one common word is weak evidence however well covered.
-        # Mass is counted in units of the largest possible IDF, ln(1 + passages), so the same
-        # scale holds for a 20-document demo and an 86k-passage law corpus.
-        specificity = 1.0 - math.exp(-mass / self._idf_scale())
-        conf = 0.3 * cov_top + 0.1 * (1.0 - missing_max) + 0.6 * specificity
-        signals = {
-            "missing_max": round(missing_max, 4),
-            "total_weight": round(sum(terms.values()), 4),
-            "coverage_top": round(cov_top, 4),
-            "coverage_answer": round(cov_ans, 4),
-            "matched_weight": round(mass, 4),
-            "specificity": round(specificity, 4),
-            "top_score": round(float(hits[0].score), 4),
-            "n_terms": float(len(terms)),
-        }
-        dense = hits[0].scores.get("dense") if hits[0].scores else None
-        if dense is not None:
-            signals["dense"] = round(float(dense), 4)
-            d5 = [float(h.scores.get("dense", 0.0)) for h in hits[:5] if h.scores]
-            signals["dense_gap"] = round(float(dense) - min(d5), 4)
-            cfg = self.config
-            closeness = min(max((float(dense) - cfg.dense_floor) / cfg.dense_span, 0.0), 1.0)
-            conf = (1.0 - cfg.dense_weight) * conf + cfg.dense_weight * closeness
-        rule_conf = round(min(max(conf, 0.0), 1.0), 4)
-        signals["rule_conf"] = rule_conf
-        signals["top_prob"] = round(ranked[0].score, 4) if ranked else 0.0
-        signals["second_prob"] = round(ranked[1].score, 4) if len(ranked) > 1 else 0.0
-        first = sentences[0].citation.doc_id if sentences else hits[0].doc_id
-        signals["doc_share"] = sum(1 for h in hits[:5] if h.doc_id == first) / min(len(hits), 5)
-        if self.support is None:
-            return rule_conf, signals
-        return round(self.support.prob(signals), 4), signals
-
-    def _idf_scale(self) -> float:
-        if self.term_weights is _default_weights:
-            return 3.0  # length-based weights are ~1 per word
-        try:
-            n = len(self.index)  # type: ignore[arg-type]
-        except TypeError:
-            return 10.0
-        return max(math.log1p(n), 1.0)
+        """(probability the answer is supported, the signals it was computed from): index.abstention."""
+        key = (sentences[0].citation.passage_id, sentences[0].text) if sentences else None
+        context = " ".join(s.text + " " + s.citation.title for s in sentences)
+        named = abstention.named_documents(self.index, query)
+        scale = abstention.idf_scale(self.index, self.term_weights is _default_weights)
+        first = abstention.first_candidate(ranked, key)
+        signals = abstention.support_signals(hits, terms, ranked, first, context, scale, self.config, named)
+        return abstention.support_probability(signals, self.support), signals
 
     # -- assembly ---------------------------------------------------------
     def _supporting(self, hit: Hit, terms: Mapping[str, float]) -> SupportingPassage:
@@ -406,13 +372,6 @@ class Answerer:
             )
         return tuple(out)
 
-    def _about_subject(self, hit: Hit, subject: Sequence[str]) -> bool:
-        """The passage names the question's subject (its most specific topic word), not just a near word."""
-        if not subject:
-            return True
-        text = hit.passage.index_text().lower()
-        return subject[0].lower() in text
-
     def _abstain(
         self,
         question: str,
@@ -422,24 +381,11 @@ class Answerer:
         signals: Mapping[str, float],
         confidence: float = 0.0,
     ) -> Answer:
-        topics = set(topic_terms(list(terms)))
-        # The question's subject: its most specific topic word that any retrieved passage uses (a word
-        # the corpus never uses names nothing to suggest); a suggestion must be about it.
-        found = " ".join(h.passage.index_text().lower() for h in hits)
-        subject = sorted((t for t in terms if t in topics and t.lower() in found), key=lambda t: -terms[t])[:1]
-        suggestions: list[Suggestion] = []
-        seen: set[str] = set()
-        for h in hits:
-            if h.doc_id in seen or not self._about_subject(h, subject):
-                continue
-            seen.add(h.doc_id)
-            c = self.citation(h.passage)
-            suggestions.append(Suggestion(c.doc_id, c.title, c.doc_number, c.status))
-            if len(suggestions) == 3:
-                break
-        text = f"{NOT_FOUND_TEXT}。您可以查看下列相近文件，或拨打 {self.config.hotline} 政务服务便民热线咨询。"
-        if not suggestions:
-            text = f"{NOT_FOUND_TEXT}。建议拨打 {self.config.hotline} 政务服务便民热线咨询。"
+        suggestions = [
+            Suggestion(c.doc_id, c.title, c.doc_number, c.status)
+            for c in (self.citation(h.passage) for h in abstention.closest_documents(hits, terms))
+        ]
+        text = abstention.abstention_text(self.config.hotline, bool(suggestions))
         return Answer(
             question=question,
             query=query,

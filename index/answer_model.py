@@ -23,7 +23,8 @@ RANKER_RESOURCE = "answer_ranker.json"
 SUPPORT_RESOURCE = "answer_support.json"
 
 # Per candidate sentence; computed from the question, the sentence and its passage's hit (no model call).
-SENTENCE_FEATURES = (
+# The features the ranker had before the question-type ones (the reference `eval answers train` reports).
+BASE_SENTENCE_FEATURES = (
     "cov",  # IDF-weighted share of the query terms in the sentence
     "bm25",  # BM25 of the query terms against the sentence, saturated
     "context_cov",  # share of the query terms in title + heading path
@@ -42,6 +43,24 @@ SENTENCE_FEATURES = (
     "lead_in",  # a list with its lead-in
     "item",  # a list item prefixed with its lead-in
     "rule",  # the hand-weighted score used before the ranker
+)
+SENTENCE_FEATURES = BASE_SENTENCE_FEATURES + (
+    # question type x sentence: index.query_terms types, index.selection
+    "sent_type",  # the sentence itself says something of an asked type
+    "head_type",  # its nearest section title names an asked type ("二、所需材料" for 材料)
+    "path_type",  # the passage's heading path names one
+    "title_type",  # the document title names one ("收费标准")
+    "head_item",  # a list item (or whole list) under such a title
+    "listed",  # a list item or a whole list
+    "asked_money",  # 金额 asked and an amount of money / a share present
+    "asked_time",  # 时限 asked and a duration or date present
+    "asked_place",  # 地点 asked and a phone number / address present
+    "q_types",  # how many types the question asks for
+    "grams",  # share of the question's word bigrams in the sentence
+    "doc_first",  # from the top passage's document
+    "cov_rel",  # cov / the question's best candidate's cov
+    "bm25_rel",
+    "grams_rel",
 )
 
 SUPPORT_FEATURES = (
@@ -84,6 +103,9 @@ class LogisticModel:
         z = self.logit(x)
         return 1.0 / (1.0 + math.exp(-z)) if z > -50 else 0.0
 
+    def prob_many(self, rows: Sequence[Mapping[str, float]]) -> list[float]:
+        return [self.prob(x) for x in rows]
+
     def to_json(self) -> dict:
         return {
             "kind": "standardised-logistic",
@@ -120,14 +142,71 @@ class LogisticModel:
         os.replace(tmp, path)
 
 
-def load_model(path: Path | None, resource: str) -> LogisticModel | None:
+@dataclass(frozen=True)
+class TreeModel:
+    """Gradient-boosted trees (LightGBM's text dump) over named features; `prob` is the sigmoid of
+    the summed leaves. Scored with numpy by `index.ranking.TreeEnsemble`, like the retrieval ranker,
+    so serving never imports LightGBM."""
+
+    features: tuple[str, ...]
+    model_text: str
+    threshold: float | None = None
+    meta: Mapping[str, object] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        from index.ranking import TreeEnsemble
+
+        object.__setattr__(self, "_trees", TreeEnsemble.from_lightgbm(self.model_text, len(self.features)))
+
+    def raw_many(self, rows: Sequence[Mapping[str, float]]):
+        import numpy as np
+
+        x = np.asarray([[float(r.get(f, 0.0)) for f in self.features] for r in rows], dtype=np.float64)
+        return self._trees.predict(x.reshape(len(rows), len(self.features)))  # type: ignore[attr-defined]
+
+    def prob_many(self, rows: Sequence[Mapping[str, float]]) -> list[float]:
+        import numpy as np
+
+        z = np.clip(self.raw_many(rows), -50.0, 50.0)
+        return [float(v) for v in 1.0 / (1.0 + np.exp(-z))]
+
+    def prob(self, x: Mapping[str, float]) -> float:
+        return self.prob_many([x])[0]
+
+    def to_json(self) -> dict:
+        return {
+            "kind": "lightgbm-trees",
+            "features": list(self.features),
+            "model": self.model_text,
+            "threshold": self.threshold,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> TreeModel:
+        if raw.get("kind") != "lightgbm-trees" or not isinstance(raw.get("model"), str):
+            raise ValueError(f"unknown answer model kind {raw.get('kind')!r}")
+        thr = raw.get("threshold")
+        return cls(tuple(raw["features"]), raw["model"], None if thr is None else float(thr), dict(raw.get("meta", {})))
+
+    save = LogisticModel.save
+
+
+AnswerModel = LogisticModel | TreeModel
+
+
+def model_from_json(raw: Mapping) -> AnswerModel:
+    return TreeModel.from_json(raw) if raw.get("kind") == "lightgbm-trees" else LogisticModel.from_json(raw)
+
+
+def load_model(path: Path | None, resource: str) -> AnswerModel | None:
     """The model at `path`, else the shipped resource, else None (rules are used)."""
     if path is not None:
-        return LogisticModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        return model_from_json(json.loads(Path(path).read_text(encoding="utf-8")))
     res = resources.files("index") / "resources" / resource
     if not res.is_file():
         return None
-    return LogisticModel.from_json(json.loads(res.read_text(encoding="utf-8")))
+    return model_from_json(json.loads(res.read_text(encoding="utf-8")))
 
 
 def fit_logistic(
@@ -150,3 +229,36 @@ def fit_logistic(
         tuple(float(v) for v in lr.coef_[0]),
         float(lr.intercept_[0]),
     )
+
+
+def fit_trees(
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[int],
+    groups: Sequence[int],
+    features: Sequence[str],
+    objective: str = "lambdarank",
+    rounds: int = 200,
+) -> TreeModel:
+    """LightGBM (a training-time dependency only): lambdarank over each question's candidates
+    (`groups`: candidates per question, in order), or binary."""
+    import lightgbm as lgb
+    import numpy as np
+
+    x = np.asarray([[float(r.get(f, 0.0)) for f in features] for r in rows], dtype=np.float64)
+    params = {
+        "objective": objective,
+        "learning_rate": 0.05,
+        "num_leaves": 15,
+        "min_data_in_leaf": 20,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "verbose": -1,
+        "num_threads": 1,
+        "seed": 1,
+        "deterministic": True,
+    }
+    ds = lgb.Dataset(x, np.asarray(labels), group=list(groups) if objective == "lambdarank" else None)
+    booster = lgb.train(params, ds, rounds)
+    return TreeModel(tuple(features), booster.model_to_string())

@@ -12,9 +12,11 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from corpus.chunking import chunk_document
@@ -71,6 +73,8 @@ class PolicyIndex:
         self.corpus_hash: str | None = None
         self._doc_order: list[str] | None = None
         self._row_doc_arr = np.zeros(0, dtype=np.int64)
+        self._stale: np.ndarray | None = None  # per row: its document expired or superseded
+        self._lookups: dict[str, list[str]] = {}  # query -> named documents (asked twice per answer)
         # Learned order over the hybrid candidates (index.ranking); None keeps the fixed-weight fusion.
         self.ranker: ranking.LearnedRanker | None = None
         self._features = ranking.FeatureExtractor()
@@ -191,6 +195,8 @@ class PolicyIndex:
 
     def _invalidate(self) -> None:
         self._doc_order = None  # the row -> document table is rebuilt on next use
+        self._stale = None
+        self._lookups = {}
 
     # ------------------------------------------------------------------ searching
     def _doc_table(self) -> tuple[list[str], np.ndarray]:
@@ -216,14 +222,27 @@ class PolicyIndex:
 
     def lookup(self, query: str) -> list[Document]:
         """Documents named by a 文号 or a (partial) title in the query."""
-        return [self._docs[i] for i in self._lookup.find(query) if i in self._docs]
+        return [self._docs[i] for i in self._find(query) if i in self._docs]
+
+    def _find(self, query: str) -> list[str]:
+        """`DocLookup.find`, remembered for recent queries: retrieval and abstention both ask it, and
+        the title scan is a few ms over 2k titles."""
+        got = self._lookups.get(query)
+        if got is None:
+            got = self._lookup.find(query)
+            if len(self._lookups) >= 256:
+                self._lookups = {}
+            self._lookups[query] = got
+        return got
 
     def _stale_rows(self, rows: np.ndarray) -> np.ndarray:
-        return np.fromiter(
-            (self._docs[self._row_doc[r]].status in (Status.EXPIRED, Status.SUPERSEDED) for r in rows),
-            dtype=bool,
-            count=len(rows),
-        )
+        stale = self._stale
+        if stale is None or len(stale) != len(self.passages):
+            old = (Status.EXPIRED, Status.SUPERSEDED)
+            by_doc = {d: doc.status in old for d, doc in self._docs.items()}
+            stale = np.fromiter((by_doc.get(d, False) for d in self._row_doc), dtype=bool, count=len(self._row_doc))
+            self._stale = stale
+        return stale[rows]
 
     def search(
         self, query: str, top_k: int = 10, filters: Filters | None = None, mode: SearchMode | str | None = None
@@ -277,7 +296,7 @@ class PolicyIndex:
         tokens = expand_terms(query, self.tokenizer.tokenize(query), self.tokenizer.tokenize)
         informative = bool(self.bm25.query_ids(tokens))
         looked_up = np.asarray(
-            [r for d in self._lookup.find(query) for r in self._doc_rows.get(d, ()) if mask[r]], dtype=np.int64
+            [r for d in self._find(query) for r in self._doc_rows.get(d, ()) if mask[r]], dtype=np.int64
         )
         if not informative and not looked_up.size:
             # Score floor: nothing in the query is a word the corpus uses ("你好", "？？？", "asdf").
@@ -293,7 +312,8 @@ class PolicyIndex:
         else:
             assert self.encoder is not None and self.dense is not None
             qv = self.encoder.encode_queries([query])[0]
-            d_rows, _ = self.dense.search(qv, n_cand, mask)
+            with _one_faiss_thread():
+                d_rows, _ = self.dense.search(qv, n_cand, mask)
             cand = (
                 np.union1d(d_rows, looked_up)
                 if mode is SearchMode.DENSE
@@ -469,6 +489,19 @@ class PolicyIndex:
         idx.corpus_hash = chash
         idx.save(path)
         return idx
+
+
+@contextmanager
+def _one_faiss_thread() -> Iterator[None]:
+    """faiss' exact search of one query in this thread only: its OpenMP team of two, on two cores
+    shared with the encoder and other requests, made a 40k-row search 5x slower (88 vs 16 ms).
+    OpenMP's thread count is per calling thread, so other threads (an HNSW build) keep theirs."""
+    prev = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(prev)
 
 
 def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:

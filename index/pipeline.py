@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from index.answer import Answer, AnswerConfig, Answerer, AnswerSentence, Citation, VersionLookup
-from index.answer_model import RANKER_RESOURCE, SUPPORT_RESOURCE, LogisticModel, load_model
+from index import constraints
+from index.abstention import ABSTENTION_RESOURCE
+from index.answer import Answer, AnswerConfig, Answerer, AnswerSentence, Citation, StatusNotice, VersionLookup
+from index.answer_model import RANKER_RESOURCE, LogisticModel, load_model
 from index.faq import FaqItem, FaqMatch, FaqMatcher
 from index.followup import Turn, resolve_follow_up
 from index.types import Filters
@@ -52,6 +54,7 @@ class QAPipeline:
         if match is not None:
             return self.faq_answer(question, query, match)
         answer = self.answerer.answer(question, query=query, filters=filters)
+        answer = self.flag_unmet(answer)
         if rephrase is not None and not answer.abstained:
             answer = rephrase(answer)
         return answer
@@ -82,6 +85,25 @@ class QAPipeline:
             hotline=self.answerer.config.hotline,
             source="faq",
             signals={"faq_score": match.score, "faq_id": float(match.item.id)},
+        )
+
+    def flag_unmet(self, answer: Answer) -> Answer:
+        """Say so when the first cited document contradicts the place, year or 文号 asked about: the
+        answerer drops such documents while any other is retrieved, so then none fits."""
+        if answer.abstained or not answer.sentences or not self.answerer.constrain:
+            return answer
+        asked = constraints.parse_asked(answer.question, answer.query)
+        first = answer.sentences[0].citation
+        seen = " ".join(p.text for p in answer.passages if p.citation.doc_id == first.doc_id)
+        doc = self.index.get_document(first.doc_id)
+        if not asked or constraints.verdict(asked, doc, seen) is not constraints.Verdict.CONFLICTS:
+            return answer
+        msg = constraints.unmet_message(asked)
+        return replace(
+            answer,
+            text=f"{msg}。{answer.text}",
+            notices=(StatusNotice(first.doc_id, first.status, msg), *answer.notices),
+            signals={**answer.signals, "constraint_unmet": 1.0},
         )
 
     def with_faq(self, items: Iterable[FaqItem]) -> QAPipeline:
@@ -117,12 +139,15 @@ def build_pipeline(
     learned: bool = True,
     ranker: LogisticModel | None = None,
     support: LogisticModel | None = None,
+    constrain: bool = True,
 ) -> QAPipeline:
     """The one way to assemble the pipeline. `learned` loads the shipped sentence ranker and
-    support model (index/resources/answer_*.json) unless `ranker` / `support` are given."""
+    abstention model (index/resources/answer_ranker.json, abstention.json) unless `ranker` /
+    `support` are given. `constrain` drops documents contradicting the question's place, year or
+    文号 while others fit, and says when the answer's does (index.constraints)."""
     if learned:
         ranker = ranker or _fits(load_model(None, RANKER_RESOURCE), index)
-        support = support or _fits(load_model(None, SUPPORT_RESOURCE), index)
+        support = support or _fits(load_model(None, ABSTENTION_RESOURCE), index)
     answerer = Answerer(
         index,
         config or AnswerConfig(),
@@ -131,4 +156,5 @@ def build_pipeline(
         ranker=ranker,
         support=support,
     )
+    answerer.constrain = constrain  # False: the hits as the index ranks them, no constraint notice
     return QAPipeline(index, answerer, FaqMatcher(faq_items, index.tokenize, faq_threshold))

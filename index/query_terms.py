@@ -112,3 +112,19 @@ def question_types(question: str) -> frozenset[str]:
 
 def sentence_types(sentence: str) -> frozenset[str]:
     return frozenset(name for name, _, s in ANSWER_TYPES if s.search(sentence))
+
+
+# What a section title naming an answer type says ("二、所需材料", "办理时限", "补贴标准", "咨询电话").
+HEADING_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("材料", re.compile(r"材料|要件|证件|资料|证明")),
+    ("条件", re.compile(r"条件|资格|对象|范围|准入")),
+    ("时限", re.compile(r"时限|期限|时间|时效|日期")),
+    ("金额", re.compile(r"标准|金额|费用|收费|额度|待遇|补贴|补助|奖励")),
+    ("地点", re.compile(r"地点|地址|窗口|电话|联系|咨询方式|网址")),
+    ("流程", re.compile(r"流程|程序|步骤|方式|途径|渠道|手续")),
+)
+
+
+def heading_types(heading: str) -> frozenset[str]:
+    """The answer types a section title names."""
+    return frozenset(name for name, pat in HEADING_TYPES if pat.search(heading))

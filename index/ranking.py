@@ -161,21 +161,35 @@ class FeatureExtractor:
             )
         for k, name in enumerate(("title_cover", "stale", "year", "no_date", "is_law", "is_ncp")):
             X[:, col[name]] = per_doc[inv, k]
-        X[:, col["heading_cover"]] = [cover(" ".join(p.heading_path)) if p.heading_path else 0.0 for p in ps]
+        # once per distinct heading path: a law's articles share a few chapter headings
+        seen: dict[tuple[str, ...], float] = {(): 0.0}
+        X[:, col["heading_cover"]] = [
+            seen[h] if (h := tuple(p.heading_path)) in seen else seen.setdefault(h, cover(" ".join(h))) for p in ps
+        ]
         X[:, col["position"]] = np.log1p([p.position for p in ps])
         X[:, col["length"]] = np.asarray([len(p.text) for p in ps]) / 300.0
         return X
 
 
 class LearnedRanker:
-    """A LambdaMART model over `FEATURES`; `score` maps feature rows to one score each.
+    """A model over `FEATURES`; `score` maps feature rows to one score each.
 
-    Scored by `TreeEnsemble` (numpy, from LightGBM's text dump): importing LightGBM in the
-    serving process would add ~160 MB (it pulls in scikit-learn, pandas and scipy) for what
-    is a walk down 150 small trees. LightGBM itself is only needed to train (eval/ranker.py).
+    Two kinds, one artifact format. "trees": LambdaMART (LightGBM) scored by `TreeEnsemble`
+    (numpy, from LightGBM's text dump): importing LightGBM in the serving process would add
+    ~160 MB (it pulls in scikit-learn, pandas and scipy) for a walk down small trees; LightGBM
+    is only needed to train (eval/ranker.py). "linear": one weight per standardised feature.
+    `blend_fused` adds that multiple of the normalised fusion score (`fused`): a model trained
+    to correct the fusion starts from it (LightGBM's init_score) and is scored the same way.
     """
 
-    def __init__(self, model_text: str, features: Sequence[str], info: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model_text: str,
+        features: Sequence[str],
+        info: Mapping[str, Any] | None = None,
+        blend_fused: float = 0.0,
+        linear: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
         if tuple(features) != FEATURES:
             raise ValueError(
                 f"ranker was trained on features {list(features)}, this code computes {list(FEATURES)}; "
@@ -183,15 +197,51 @@ class LearnedRanker:
             )
         self.model_text = model_text
         self.info = dict(info or {})
-        self._trees = TreeEnsemble.from_lightgbm(model_text, len(FEATURES))
+        self.blend_fused = float(blend_fused)
+        self._trees: TreeEnsemble | None = None
+        self.linear: dict[str, list[float]] | None = None
+        if linear is not None:
+            parts = {k: np.asarray(linear.get(k, ()), dtype=np.float64) for k in ("mean", "scale", "weights")}
+            if any(v.shape != (len(FEATURES),) for v in parts.values()) or (parts["scale"] <= 0).any():
+                raise ValueError(f"a linear ranker needs mean, scale (> 0) and weights of {len(FEATURES)} features")
+            self.linear = {k: v.tolist() for k, v in parts.items()}
+            # one vector: ((X - mean) / scale) @ w == X @ (w / scale) - mean @ (w / scale)
+            self._w = parts["weights"] / parts["scale"]
+            self._b = -float(parts["mean"] @ self._w)
+        else:
+            self._trees = TreeEnsemble.from_lightgbm(model_text, len(FEATURES))
+
+    @classmethod
+    def linear_model(
+        cls,
+        mean: Sequence[float],
+        scale: Sequence[float],
+        weights: Sequence[float],
+        info: Mapping[str, Any] | None = None,
+        blend_fused: float = 0.0,
+    ) -> LearnedRanker:
+        return cls("", FEATURES, info, blend_fused, {"mean": mean, "scale": scale, "weights": weights})
+
+    @property
+    def kind(self) -> str:
+        return "linear" if self.linear is not None else "trees"
 
     def score(self, X: np.ndarray) -> np.ndarray:
         if X.ndim != 2 or X.shape[1] != len(FEATURES):
             raise ValueError(f"feature rows must have shape (n, {len(FEATURES)}), got {X.shape}")
-        return self._trees.predict(X)
+        s = X @ self._w + self._b if self._trees is None else self._trees.predict(X)
+        return s + self.blend_fused * X[:, _COL["fused"]] if self.blend_fused else s
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": ARTIFACT_FORMAT, "features": list(FEATURES), "info": self.info, "model": self.model_text}
+        d: dict[str, Any] = {"format": ARTIFACT_FORMAT, "kind": self.kind, "features": list(FEATURES)}
+        d["info"] = self.info
+        if self.blend_fused:
+            d["blend_fused"] = self.blend_fused
+        if self.linear is not None:
+            d["linear"] = self.linear
+        else:
+            d["model"] = self.model_text
+        return d
 
     def save(self, path: str | Path) -> None:
         """Atomic write of the JSON artifact."""
@@ -207,9 +257,20 @@ class LearnedRanker:
             d = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:  # missing, unreadable or not JSON
             raise ValueError(f"ranker artifact {path} unreadable: {e}") from e
-        if not isinstance(d, dict) or d.get("format") != ARTIFACT_FORMAT or not isinstance(d.get("model"), str):
-            raise ValueError(f"ranker artifact {path} is not format {ARTIFACT_FORMAT} with a model text")
-        return cls(d["model"], d.get("features") or (), d.get("info"))
+        kind = d.get("kind", "trees") if isinstance(d, dict) else None
+        ok = isinstance(d, dict) and d.get("format") == ARTIFACT_FORMAT
+        ok = ok and (
+            (kind == "trees" and isinstance(d.get("model"), str))
+            or (kind == "linear" and isinstance(d.get("linear"), dict))
+        )
+        if not ok:
+            raise ValueError(
+                f"ranker artifact {path} is not format {ARTIFACT_FORMAT} with a model text or linear weights"
+            )
+        blend = float(d.get("blend_fused", 0.0))
+        if kind == "linear":
+            return cls("", d.get("features") or (), d.get("info"), blend, d["linear"])
+        return cls(d["model"], d.get("features") or (), d.get("info"), blend)
 
 
 class TreeEnsemble:

@@ -24,13 +24,19 @@ _HEADING_MARK = re.compile(
 # Nouns a section title ends with, so a title glued to its first sentence can be cut after them.
 _TITLE_TAIL = (
     "方式|材料|条件|流程|程序|标准|对象|范围|时间|地点|要求|措施|内容|依据|期限|办法|事项|职责|说明|渠道|途径|"
-    "原则|目标|任务|保障|待遇|责任|监督|管理|服务|政策|申请|办理|受理|审核|发放|补贴|补助|咨询|附则|总则"
+    "原则|目标|任务|保障|待遇|责任|监督|管理|服务|政策|申请|办理|受理|审核|发放|补贴|补助|咨询|附则|总则|"
+    "时限|地址|电话|费用"
 )
-_GLUED_TITLE = re.compile(
-    rf"^(?:{_HEADING_MARK.pattern})[^，。；：:、\s]{{0,12}}?(?:{_TITLE_TAIL})(?=[^，。；：:、\s])"
-)
+# At most six characters before the tail noun: "（三）具有从事五年以上应聘职位要求…" is a list item, not a title.
+_GLUED_TITLE = re.compile(rf"^(?:{_HEADING_MARK.pattern})[^，。；：:、\s]{{0,6}}?(?:{_TITLE_TAIL})(?=[^，。；：:、\s])")
+# An unnumbered title alone on its line: "所需材料", "办理流程", "咨询电话".
+_BARE_TITLE = re.compile(rf"^[^，。；：:、！？!?,\s]{{0,10}}(?:{_TITLE_TAIL})$")
 _SPACED_TITLE = re.compile(rf"^(?:{_HEADING_MARK.pattern})[^。；：:！？\s]{{1,30}}?[ \u3000]+(?=\S)")
-_LIST_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,2}[.．、]|[①-⑳]|[一二三四五六七八九十]是)")
+# A document's own title on its line ("历城区居住证办理指南", "…关于印发…的通知"): a heading, not an answer.
+_DOC_TITLE = re.compile(
+    r"^[^，。；：:、！？!?,\s]{2,60}(?:通知|办法|指南|条例|规定|意见|方案|细则|公告|通告|决定)(?:[（(][^）)]{1,12}[）)])?$"
+)
+LIST_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,2}[.．、]|[①-⑳]|[一二三四五六七八九十]是)")
 _LEAD_IN_END = "：:"
 COVER_NOTE = re.compile(
     r"现(将|予)?印发给你们|请认真(贯彻|遵照)?(执行|落实|贯彻落实)|特此(通知|公告)|现就.{0,20}(通知|公告)如下"
@@ -89,7 +95,7 @@ def is_heading(sentence: str) -> bool:
     if not s or len(s) > 40 or s[-1] in "。；;！？!?":
         return False
     h = heading_of(s)
-    return (h is not None and h[2]) or bool(_HEADING_MARK.match(s) and len(s) <= 30)
+    return (h is not None and h[2]) or bool(_HEADING_MARK.match(s) and len(s) <= 30) or bool(_BARE_TITLE.match(s))
 
 
 def units(passage_text: str, max_chars: int = 240) -> list[Unit]:
@@ -98,20 +104,38 @@ def units(passage_text: str, max_chars: int = 240) -> list[Unit]:
     out: list[Unit] = []
     lead: tuple[int, int] | None = None
     items: list[tuple[int, int]] = []
+    # Items right under a title ("所需材料\n（一）…；（二）…"): the list is one unit too, the title not glued.
+    titled: list[tuple[int, int]] | None = None
+
+    def whole(s: int, e: int) -> None:
+        text = passage_text[s:e].replace("\n", "")
+        if len(text) > max_chars:
+            text = text[:max_chars] + "…"
+        out.append(Unit(s, e, text, lead_in=True))
 
     def close_list() -> None:
+        nonlocal titled
         if lead is not None and items:
-            s, e = lead[0], items[-1][1]
-            text = passage_text[s:e].replace("\n", "")
-            if len(text) > max_chars:
-                text = text[:max_chars] + "…"
-            out.append(Unit(s, e, text, lead_in=True))
+            whole(lead[0], items[-1][1])
+        if titled is not None and len(titled) >= 2:
+            whole(titled[0][0], titled[-1][1])
+        titled = None
 
     for s, e in spans:
         sent = passage_text[s:e]
+        whole_line = (s == 0 or passage_text[s - 1] == "\n") and (e == len(passage_text) or passage_text[e] == "\n")
+        if whole_line and _DOC_TITLE.match(sent):
+            close_list()
+            lead, items, titled = None, [], None
+            out.append(Unit(s, e, sent, heading=True))
+            continue
+        if titled is not None and lead is None and LIST_ITEM.match(sent):
+            titled.append((s, e))
+            out.append(Unit(s, e, sent))
+            continue
         if is_heading(sent):
             close_list()
-            lead, items = None, []
+            lead, items, titled = None, [], []
             out.append(Unit(s, e, sent, heading=True))
             continue
         if sent.rstrip()[-1:] in _LEAD_IN_END:
@@ -119,7 +143,7 @@ def units(passage_text: str, max_chars: int = 240) -> list[Unit]:
             lead, items = (s, e), []
             out.append(Unit(s, e, sent))
             continue
-        if lead is not None and _LIST_ITEM.match(sent):
+        if lead is not None and LIST_ITEM.match(sent):
             items.append((s, e))
             prefix = passage_text[lead[0] : lead[1]]
             out.append(Unit(s, e, prefix + sent, item=True))
@@ -162,9 +186,13 @@ def preceding_heading(units_: Sequence[Unit], position: int) -> str:
     return ""
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def bigrams(text: str) -> frozenset[str]:
-    chars = [c for c in text if c.isalnum()]
-    return frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
+    """Character bigrams of the letters and digits (punctuation and spaces dropped)."""
+    s = _NOT_ALNUM.sub("", text)
+    return frozenset(s[i : i + 2] for i in range(len(s) - 1))
 
 
 def near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.7) -> bool:
@@ -187,26 +215,20 @@ def join_sentences(sentences: Sequence[str]) -> str:
 def highlight(text: str, terms: Sequence[str]) -> tuple[tuple[tuple[int, int], ...], str]:
     """Char spans of `terms` in `text` (longest first, merged) and an escaped `<mark>` HTML."""
     lowered = text.lower()
-    marked = [False] * len(text)
+    found: list[tuple[int, int]] = []  # every occurrence, then merged (no per-character loop)
     for term in sorted({t.lower() for t in terms if t.strip()}, key=len, reverse=True):
         if len(term) == 1 and not term.isalnum():
             continue
         pos = lowered.find(term)
         while pos != -1:
-            for i in range(pos, pos + len(term)):
-                marked[i] = True
+            found.append((pos, pos + len(term)))
             pos = lowered.find(term, pos + len(term))
     spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(text):
-        if marked[i]:
-            j = i
-            while j < len(text) and marked[j]:
-                j += 1
-            spans.append((i, j))
-            i = j
+    for s, e in sorted(found):
+        if spans and s <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], e))
         else:
-            i += 1
+            spans.append((s, e))
     parts: list[str] = []
     prev = 0
     for s, e in spans:

@@ -87,7 +87,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             snap = app.state.qa.snapshot()
             logger.info("ready: %d documents, %d passages", len(snap.index.documents), len(snap.index))
         stop_deliverer = _start_deliverer(app.state.qa)
+        stop_planner = app.state.qa.push_jobs.start()  # planning jobs (qa_service.push.jobs), never in a request
         yield
+        stop_planner()
         if stop_deliverer is not None:
             stop_deliverer()
         if owned:

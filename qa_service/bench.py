@@ -10,6 +10,11 @@ documents before serving, so the dense side searches under a partial mask (issue
 live rows the old search scored them with a numpy/BLAS mat-vec that thrashed under concurrency).
 `--compare-dense-paths` measures every client count twice in the same run: first with that old
 search put back (the reference), then with the faiss bitmap-selector search the service uses.
+`--compare-ask-paths` (issue 10) measures only in process, interleaved in the same run: /api/ask with
+faiss' exact search on its OpenMP team (the reference) and on the calling thread (the service's):
+
+    python -m qa_service.bench --corpus ../shared/data/corpus/policies.jsonl --index-dir var/index-cache \
+        --encoder onnx --compare-ask-paths
 
 Questions are the resident-qa-dev questions if found, else a built-in list. No generator.
 """
@@ -17,6 +22,7 @@ Questions are the resident-qa-dev questions if found, else a built-in list. No g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import statistics
@@ -30,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import engine
 from index.dense import EXACT_FALLBACK_ROWS, DenseIndex
 from qa_service.settings import REPO_ROOT, Settings
 
@@ -116,6 +123,24 @@ def _dense_path(name: str) -> Iterator[None]:
         DenseIndex.search, DenseIndex.scores_for = _FAISS_SEARCH, _FAISS_SCORES  # type: ignore[method-assign]
 
 
+# Issue 10: the ask path's exact dense search ran faiss' OpenMP team of two on two busy cores (5x
+# slower than one thread at 40k rows); index.engine now runs it on the calling thread only.
+_ONE_FAISS_THREAD = engine._one_faiss_thread
+ASK_PATHS = {
+    "faiss OpenMP team (before)": contextlib.nullcontext,
+    "one faiss thread (after)": _ONE_FAISS_THREAD,
+}
+
+
+@contextmanager
+def _ask_path(name: str) -> Iterator[None]:
+    engine._one_faiss_thread = ASK_PATHS[name]  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine._one_faiss_thread = _ONE_FAISS_THREAD
+
+
 @dataclass
 class LoadResult:
     requests: int
@@ -175,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=30.0, help="client timeout per request, seconds")
     ap.add_argument("--remove-fraction", type=float, default=0.0, help="share of documents removed before serving")
     ap.add_argument("--compare-dense-paths", action="store_true", help="also measure the pre-fix dense search")
+    ap.add_argument(
+        "--compare-ask-paths",
+        action="store_true",
+        help="in process only: /api/ask with faiss' OpenMP team (before issue 10) and with one thread (after)",
+    )
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args(argv)
     client_counts = [int(c) for c in str(args.clients).split(",")]
@@ -214,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = list(DENSE_PATHS) if args.compare_dense_paths else ["faiss-selector (after)"]
     app = create_app(state=state)
     qs = _questions()
+    if args.compare_ask_paths:
+        with TestClient(app) as c:
+            _compare_ask_paths(c, qs, rounds=3)
+        return 0
     with TestClient(app) as c:
         for path in paths:
             with _dense_path(path):
@@ -248,6 +282,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.should_exit = True
         th.join(timeout=10)
     return 0
+
+
+def _compare_ask_paths(c, qs: Sequence[str], rounds: int) -> None:
+    """Each path in turn, `rounds` times interleaved (a busy machine's load drifts), one client."""
+    for q in qs[:10]:  # warm-up
+        c.post("/api/ask", json={"question": q})
+    lat: dict[str, list[float]] = {name: [] for name in ASK_PATHS}
+    for _ in range(rounds):
+        for name in ASK_PATHS:
+            with _ask_path(name):
+                for q in qs:
+                    t = time.perf_counter()
+                    c.post("/api/ask", json={"question": q})
+                    lat[name].append((time.perf_counter() - t) * 1000)
+    for name, xs in lat.items():
+        print(
+            f"in-process /api/ask, {name}: {len(xs)} requests, p50 {statistics.median(xs):.1f} ms, "
+            f"p95 {_pct(xs, 95):.1f} ms, max {max(xs):.1f} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

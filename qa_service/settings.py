@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     index_dir: Path | None = None  # default: <data_dir>/index
     sqlite_path: Path | None = None  # default: <data_dir>/qa.sqlite3
     push_sqlite_path: Path | None = None  # default: <data_dir>/push.sqlite3 (profiles: personal data, mode 0600)
+    # The town (街道/乡镇) table that `make regions` fetches (corpus.streets); missing: streets are free text.
+    regions_dir: Path | None = None  # default: <data_dir>/regions
 
     encoder: str = "onnx"
     model_path: Path = REPO_ROOT / "models" / "multilingual-e5-small"
@@ -77,7 +79,7 @@ class Settings(BaseSettings):
     push_workers: int = Field(1, ge=1, le=64)  # concurrent claimers per channel in the worker process
     # Precise push (qa_service.push.delivery): retries with exponential back-off, then `dead` (dead-lettered);
     # a row whose deliverer died is re-sent (same idempotency key) once its lease runs out.
-    push_plan_on_ingest: bool = True
+    push_plan_on_ingest: bool = True  # an ingest queues a planning job (qa_service.push.jobs); off: only noted
     push_backfill: bool = True  # a new or changed subscriber also gets the policies in force that match
     push_deliver_interval_seconds: float = Field(30.0, ge=0)  # 0: only POST /api/admin/push/deliver sends
     push_max_attempts: int = Field(5, ge=1, le=50)
@@ -229,6 +231,10 @@ class Settings(BaseSettings):
     @property
     def resolved_push_sqlite_path(self) -> Path:
         return self.push_sqlite_path or self.data_dir / "push.sqlite3"
+
+    @property
+    def resolved_regions_dir(self) -> Path:
+        return self.regions_dir or self.data_dir / "regions"
 
     @property
     def resolved_push_database_url(self) -> str:

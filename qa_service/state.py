@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import numpy as np
+
 from corpus.models import Document
 from corpus.push.columnar import ColumnarMatcher
 from corpus.push.profiles import Profile
@@ -23,8 +25,10 @@ from qa_service.conversation import ConversationStore
 from qa_service.faq import FaqItem
 from qa_service.metrics import Metrics
 from qa_service.push.delivery import Channel, InboxChannel
+from qa_service.push.jobs import PlanJobs, Planning
 from qa_service.push.planner import LabelCache, Labeller
 from qa_service.push.store import PushStore
+from qa_service.push.vectors import Dequantized, DescriptionVector, encode_descriptions
 from qa_service.ratelimit import RateLimiter
 from qa_service.settings import Settings
 from qa_service.store import Store
@@ -201,7 +205,10 @@ class AppState:
         self.push_labeller = push_labeller
         self.push_labels = LabelCache()  # back-filling new subscribers labels each document once
         self._push_matcher: ColumnarMatcher | None = None  # the stored profiles as bitmaps, loaded on first use
+        self._push_matcher_encoder: str | None = None  # whose description vectors it holds
         self._push_matcher_lock = threading.Lock()
+        # Planning runs as jobs (ingest and the admin route queue them); the lifespan starts their thread.
+        self.push_jobs = PlanJobs(self.push_store, self._push_planning)
 
     @property
     def push_channel(self) -> Channel:
@@ -215,22 +222,61 @@ class AppState:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def push_matcher(self) -> ColumnarMatcher:
-        """Every stored profile in the columnar matcher, loaded once; the push service keeps it current.
+    def _push_planning(self) -> Planning:
+        from qa_service.push.service import planning  # the use cases import this module
 
-        Reloaded when the store's count disagrees (profiles written by another process).
+        return planning(self)
+
+    def push_encoder(self) -> Any:
+        """The served index's encoder (descriptions and documents are ranked in its space), None without one."""
+        return getattr(self._snapshot.index, "encoder", None) if self._snapshot is not None else None
+
+    def push_matcher(self) -> ColumnarMatcher:
+        """Every stored profile in the columnar matcher with its description vector, loaded once; the push
+        service keeps it current. Reloaded when the store's count disagrees (profiles written by another
+        process) or the index's encoder changed.
         """
+        encoder = self.push_encoder()
+        name = getattr(encoder, "name", None)
         with self._push_matcher_lock:
             m = self._push_matcher
-            if m is None or len(m) != self.push_store.count_profiles():
-                m = self._push_matcher = ColumnarMatcher.build(self.push_store.profiles())
+            if m is None or len(m) != self.push_store.count_profiles() or self._push_matcher_encoder != name:
+                m = self._push_matcher = self._load_push_matcher(encoder)
+                self._push_matcher_encoder = name
             return m
 
-    def push_profile_saved(self, profile: Profile) -> None:
+    def _load_push_matcher(self, encoder: Any) -> ColumnarMatcher:
+        if encoder is None:
+            return ColumnarMatcher.build(self.push_store.profiles())
+        pairs = self.push_store.profiles_with_vectors(encoder.name)
+        # Descriptions without a vector of this encoder (stored before 0003, or by another encoder): encoded now.
+        stale = [i for i, (p, v) in enumerate(pairs) if v is None and p.description.strip()]
+        for s in range(0, len(stale), 256):
+            part = stale[s : s + 256]
+            texts = [pairs[i][0].description for i in part]
+            fresh = encode_descriptions(encoder, texts)
+            self.push_store.set_description_vectors(
+                (pairs[i][0].profile_id, t, v) for i, t, v in zip(part, texts, fresh, strict=True) if v is not None
+            )
+            for i, v in zip(part, fresh, strict=True):
+                pairs[i] = (pairs[i][0], v)
+        if stale:
+            logger.info("push matcher: %d descriptions encoded with %s", len(stale), encoder.name)
+        rows = np.zeros((len(pairs), encoder.dim), dtype=np.int8)
+        scales = np.ones(len(pairs), dtype=np.float32)
+        for i, (_, v) in enumerate(pairs):
+            if v is not None and len(v.data) == encoder.dim:
+                rows[i] = np.frombuffer(v.data, dtype=np.int8)
+                scales[i] = v.scale
+        return ColumnarMatcher.build((p for p, _ in pairs), Dequantized(rows, scales))
+
+    def push_profile_saved(self, profile: Profile, vector: DescriptionVector | None = None) -> None:
         """A profile created or edited in the store: the loaded matcher follows (a later load reads the store)."""
         with self._push_matcher_lock:
-            if self._push_matcher is not None:
-                self._push_matcher.add(profile)
+            m = self._push_matcher
+            if m is not None:
+                usable = vector is not None and m.dim and vector.encoder == self._push_matcher_encoder
+                m.add(profile, vector.array() if usable and vector is not None else None)
 
     def push_profile_deleted(self, profile_id: str) -> None:
         with self._push_matcher_lock:

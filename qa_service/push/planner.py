@@ -1,9 +1,10 @@
 """Push planning: documents × profiles -> outbox rows.
 
 Planning labels each new or revised document once, matches it against every profile with
-`corpus.push.matching.match`, and inserts one outbox row per match with INSERT OR IGNORE on
-(profile, document, version): re-planning is a no-op, a revised document (new version) is
-pushed again with a reason that says 修订.
+`corpus.push.matching.match` (or the columnar matcher: the same pairs, ranked by description
+vectors when it holds them), and inserts one outbox row per match and channel, ON CONFLICT DO
+NOTHING on (profile, document, version, channel): re-planning is a no-op, a revised document (new
+version) is pushed again with a reason that says 修订. The service runs it in jobs (`qa_service.push.jobs`).
 A new or changed subscriber is back-filled with the policies in force that already match them.
 Delivery of the rows is `qa_service.push.delivery`.
 With a `ReviewPolicy` (先审后发) a document that must be reviewed gets `held` rows and a waiting
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from corpus.models import Document
 from corpus.push.columnar import ColumnarMatcher
 from corpus.push.matching import MatchReason, match
@@ -34,6 +37,7 @@ from qa_service.push.store import PushStore
 logger = logging.getLogger(__name__)
 
 Labeller = Callable[[Document], Targeting]
+DocVector = Callable[[Document], "np.ndarray | None"]  # a document's passage vector, for ranking its matches
 
 
 def default_labeller(encoder: Any = None) -> Labeller:
@@ -85,13 +89,16 @@ def plan(
     revised_ids: Iterable[str] = (),
     review: ReviewPolicy | None = None,
     matcher: ColumnarMatcher | None = None,
+    doc_vector: DocVector | None = None,
 ) -> PlanResult:
     """Label, match and enqueue `docs`. Each document is committed on its own (rows + "planned" mark).
 
     `profiles` default to every stored profile; `get_document` looks up a superseded version's
     title for the reason; `revised_ids` are documents the caller knows replaced an earlier text;
     `review` None sends every match (decisions already taken are honoured either way);
-    `matcher`, the stored profiles as bitmaps (kept by the service), replaces loading them all.
+    `matcher`, the stored profiles as bitmaps (kept by the service), replaces loading them all;
+    with description vectors in it and `doc_vector`, each document's rows are scored and written
+    best-matching first (the pairs stay exactly `match()`'s; the score only orders them).
     """
     docs = list(docs)
     revised_hint = set(revised_ids)
@@ -120,7 +127,8 @@ def plan(
             continue
         is_revision = bool(doc.supersedes) or store.revision_noted(doc.id, version)
         old = get_document(doc.supersedes) if (get_document and doc.supersedes) else None
-        entries = match_entries(doc, version, targeting, people, is_revision, old.title if old else None)
+        query = _query(people, doc, doc_vector)
+        entries = match_entries(doc, version, targeting, people, is_revision, old.title if old else None, query)
         hold: Review | None = None
         if decision is not None:
             hold = decision if decision.status == "waiting" else None  # approved: new matches go out too
@@ -146,16 +154,33 @@ def match_entries(
     people: Iterable[Profile] | ColumnarMatcher,
     revised: bool = False,
     replaces: str | None = None,
+    query: np.ndarray | None = None,
 ) -> list[OutboxEntry]:
-    """One outbox entry per profile `targeting` matches."""
-    if isinstance(people, ColumnarMatcher):  # bitmap algebra over everyone, the same pairs as match()
-        reasons = people.match(targeting).reasons()
-    else:
+    """One outbox entry per profile `targeting` matches; with `query` (the document's vector, `people` a
+    matcher holding description vectors) scored and best first."""
+    if not isinstance(people, ColumnarMatcher):
         reasons = [r for person in people if (r := match(person, targeting)) is not None]
-    return [_entry(doc, version, reason, revised, replaces) for reason in reasons]
+        return [_entry(doc, version, reason, revised, replaces) for reason in reasons]
+    found = people.match(targeting, query if people.dim else None)  # bitmap algebra, the same pairs as match()
+    reasons = found.reasons()  # best first when scored
+    if found.scores is None:
+        return [_entry(doc, version, reason, revised, replaces) for reason in reasons]
+    # 0.0 exactly is a profile without a description (a zero row): no score, after every scored match
+    # (a dissimilar description may score below 0)
+    scores = [None if s == 0.0 else round(s, 6) for s in found.scores[found.order()].tolist()]
+    ranked = sorted(zip(reasons, scores, strict=True), key=lambda rs: rs[1] is None)  # stable: best first stays
+    return [_entry(doc, version, r, revised, replaces, s) for r, s in ranked]
 
 
-def _entry(doc: Document, version: str, reason: MatchReason, revised: bool, replaces: str | None) -> OutboxEntry:
+def _query(people: Any, doc: Document, doc_vector: DocVector | None) -> np.ndarray | None:
+    if doc_vector is None or not isinstance(people, ColumnarMatcher) or not people.dim:
+        return None
+    return doc_vector(doc)
+
+
+def _entry(
+    doc: Document, version: str, reason: MatchReason, revised: bool, replaces: str | None, score: float | None = None
+) -> OutboxEntry:
     return OutboxEntry(
         profile_id=reason.profile_id,
         doc_id=doc.id,
@@ -166,6 +191,7 @@ def _entry(doc: Document, version: str, reason: MatchReason, revised: bool, repl
         doc_number=doc.doc_number,
         evidence=reason.evidence,
         revised=revised,
+        score=score,
     )
 
 
@@ -240,12 +266,23 @@ def plan_pending(
     profiles: Iterable[Profile] | None = None,
     review: ReviewPolicy | None = None,
     matcher: ColumnarMatcher | None = None,
+    doc_vector: DocVector | None = None,
 ) -> PlanResult:
     """Plan every document noted (ingested) but not planned yet, in its current version."""
-    pending = store.unplanned_documents()
+    docs, skipped = pending_documents(store, get_document)
+    result = plan(store, docs, labeller, profiles, get_document, review=review, matcher=matcher, doc_vector=doc_vector)
+    return PlanResult(result.documents, result.enqueued, result.revised, {**skipped, **result.skipped}, result.errors,
+                      result.held)  # fmt: skip
+
+
+def pending_documents(
+    store: PushStore, get_document: Callable[[str], Document | None]
+) -> tuple[list[Document], dict[str, str]]:
+    """The documents noted and not planned yet, in their current version; versions replaced before they
+    were planned, and documents gone from the library, are marked planned (with why, for the latter)."""
     docs: dict[str, Document] = {}
     skipped: dict[str, str] = {}
-    for doc_id, version in pending:
+    for doc_id, version in store.unplanned_documents():
         doc = get_document(doc_id)
         if doc is None:
             store.mark_planned(doc_id, version)
@@ -255,6 +292,4 @@ def plan_pending(
             docs[doc_id] = doc
         else:
             docs[doc_id] = doc
-    result = plan(store, docs.values(), labeller, profiles, get_document, review=review, matcher=matcher)
-    return PlanResult(result.documents, result.enqueued, result.revised, {**skipped, **result.skipped}, result.errors,
-                      result.held)  # fmt: skip
+    return list(docs.values()), skipped

@@ -128,6 +128,7 @@ class OutboxEntry:
     doc_number: str | None = None
     evidence: tuple[str, ...] = ()
     revised: bool = False
+    score: float | None = None  # document vector · description vector: planning orders by it, best first
 
     @property
     def key(self) -> str:

@@ -36,7 +36,7 @@ from qa_service.push.schemas import (
     SampleReason,
     iso_time,
 )
-from qa_service.push.service import labeller, review_policy
+from qa_service.push.service import doc_vector, labeller, review_policy
 from qa_service.schemas import DOC_ID
 from qa_service.state import AppState
 
@@ -141,7 +141,10 @@ def correct(state: AppState, doc_id: str, body: LabelsIn) -> ReviewOut:
     store = state.push_store
     is_revision = bool(doc.supersedes) or store.revision_noted(doc.id, r.version)
     old = index.get_document(doc.supersedes) if doc.supersedes else None
-    entries = match_entries(doc, r.version, targeting, store.profiles(), is_revision, old.title if old else None)
+    matcher = state.push_matcher()  # every profile, scored by its description: the held rows best first
+    vector = doc_vector(state, matcher.dim)
+    query = vector(doc) if vector is not None else None
+    entries = match_entries(doc, r.version, targeting, matcher, is_revision, old.title if old else None, query)
     held = store.correct_review(r.doc_id, r.version, targeting, entries, doc_labels_row(targeting))
     if held is None:
         raise ApiError(ErrorCode.REVIEW_NOT_FOUND)

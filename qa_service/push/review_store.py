@@ -53,11 +53,14 @@ class ReviewTables:
         return [review_from_row(r) for r in rows]
 
     def held_profiles(self, doc_id: str, version: str) -> list[Mapping[str, Any]]:
-        """Who the held rows of a version would reach: profile id, kind and area only, never contact details."""
+        """Who the held rows of a version would reach: profile id, kind, area and match score only, never
+        contact details; the best-matching first (descriptions closest to the document), then by id."""
         return self._read(
-            "SELECT DISTINCT p.id, p.kind, p.province, p.city, p.district FROM outbox o"
+            "SELECT p.id, p.kind, p.province, p.city, p.district, MAX(o.score) AS score FROM outbox o"
             " JOIN profiles p ON p.id = o.profile_id"
-            " WHERE o.doc_id = :d AND o.doc_version = :v AND o.status = 'held' ORDER BY p.id",
+            " WHERE o.doc_id = :d AND o.doc_version = :v AND o.status = 'held'"
+            " GROUP BY p.id, p.kind, p.province, p.city, p.district"
+            " ORDER BY CASE WHEN MAX(o.score) IS NULL THEN 1 ELSE 0 END, MAX(o.score) DESC, p.id",
             {"d": doc_id, "v": version},
         )
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -50,6 +51,9 @@ profiles = Table(
     Column("quiet_start", Integer),
     Column("quiet_end", Integer),
     Column("daily_cap", Integer),
+    Column("description_vector", LargeBinary),  # int8, the encoder's dimension (0003)
+    Column("description_scale", Float),
+    Column("description_encoder", Text),  # a vector of another encoder is stale
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
 )
@@ -91,6 +95,7 @@ outbox = Table(
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
     Column("sent", Float),
+    Column("score", Float),  # document vector · description vector (None: no description)
     CheckConstraint("status IN ('held', 'pending', 'sent', 'dead')", name="outbox_status"),
     UniqueConstraint("profile_id", "doc_id", "doc_version", "channel", name="outbox_once"),
     sqlite_autoincrement=True,
@@ -145,3 +150,27 @@ push_label_corrections = Table(
     Column("corrected", Float, nullable=False),
     sqlite_autoincrement=True,
 )
+
+push_jobs = Table(
+    "push_jobs",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("doc_ids", Text),  # JSON list; NULL: every document noted and not planned yet
+    Column("status", Text, nullable=False, server_default="queued"),
+    Column("documents", Integer, nullable=False, server_default="0"),
+    Column("progress", Integer, nullable=False, server_default="0"),
+    Column("enqueued", Integer, nullable=False, server_default="0"),
+    Column("outcome", Text, nullable=False, server_default="{}"),
+    Column("error", Text),
+    Column("runs", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", Text),
+    Column("lease_until", Float),
+    Column("created", Float, nullable=False),
+    Column("started", Float),
+    Column("finished", Float),
+    Column("updated", Float, nullable=False),
+    CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="push_jobs_status"),
+    sqlite_autoincrement=True,
+)
+Index("push_jobs_by_status", push_jobs.c.status, push_jobs.c.id)

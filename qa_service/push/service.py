@@ -1,5 +1,5 @@
 """Push use cases behind the routes: subscribe from the form (checked field by field), back-fill,
-plan on request or after an ingest, deliver now.
+plan (as a background job, `qa_service.push.jobs`) on request or after an ingest, deliver now.
 
 Profiles hold personal data (contact details, self-description); they are never logged:
 log lines name profile ids only. Errors are `ApiError`s with a Chinese message.
@@ -19,22 +19,19 @@ from corpus.push.suggest import Suggestion
 from corpus.push.suggest import suggest_interests as suggest_from_description
 from corpus.push.taxonomy import GROUPS, KIND_LABELS, TOPICS, Audience
 from corpus.regions import MUNICIPALITIES, PROVINCES
+from corpus.streets import StreetTable
 from qa_service.errors import ApiError, ErrorCode
+from qa_service.privacy import mask_personal
 from qa_service.push.contact_form import Offered, contact_from_form
 from qa_service.push.delivery import DeliveryReport, deliver
 from qa_service.push.gate import ReviewPolicy
-from qa_service.push.planner import (
-    Labeller,
-    PlanResult,
-    backfill,
-    default_labeller,
-    document_version,
-    plan,
-    plan_pending,
-)
+from qa_service.push.jobs import Planning
+from qa_service.push.planner import DocVector, Labeller, backfill, default_labeller, document_version
 from qa_service.push.preferences import TokenError, verify_unsubscribe_token
 from qa_service.push.records import CHANNELS, Contact, InboxItem, Subscriber, new_profile_id
 from qa_service.push.schemas import ProfileIn
+from qa_service.push.streets import checked_street, street_table
+from qa_service.push.vectors import DescriptionVector, document_vector, encode_descriptions
 from qa_service.schemas import DOC_ID, check_text
 from qa_service.state import AppState
 
@@ -44,7 +41,8 @@ MAX_DESCRIPTION_CHARS = 500
 MAX_PLAN_DOCS = 500
 
 # Provinces, cities and districts are checked against the national division table (corpus.regions,
-# GB/T 2260); streets for form only (their list lives in ../shared, not needed at run time).
+# GB/T 2260); streets against the district's towns (corpus.streets via qa_service.push.streets) when
+# that table is installed (`make regions`), else for form only.
 _PLACE = re.compile(r"^[\u4e00-\u9fff·]{2,30}$")
 _CITY_SUFFIX = ("市", "州", "盟", "地区")
 _DISTRICT_SUFFIX = ("区", "县", "市", "旗")
@@ -75,11 +73,13 @@ def _place(value: str | None, what: str, suffixes: tuple[str, ...] = ()) -> str 
 _EXAMPLES = {"省份": "山东省", "城市": "济南市", "区县": "历城区", "街道": "洪家楼街道"}
 
 
-def _region(body: ProfileIn) -> tuple[str | None, str | None, str | None, str | None]:
+def _region(body: ProfileIn, towns: StreetTable | None = None) -> tuple[str | None, str | None, str | None, str | None]:
     province = _place(body.province, "省份")
     city = _place(body.city, "城市", _CITY_SUFFIX)
     district = _place(body.district, "区县", _DISTRICT_SUFFIX)
-    street = _place(body.street, "街道")
+    typed = body.street.strip() if body.street else ""
+    # official names may hold brackets or rare characters (八五〇农场, 湖㳇镇): the list, not the form check, decides
+    street = typed if towns is not None and towns.has_name(typed) else _place(body.street, "街道")
     if province is not None and province not in PROVINCES:
         raise _invalid(f"省份“{province}”不正确，请填写省级行政区全称，例如“山东省”“北京市”“广西壮族自治区”。")
     if province in MUNICIPALITIES:
@@ -99,8 +99,11 @@ def _region(body: ProfileIn) -> tuple[str | None, str | None, str | None, str | 
         county = regions.county_named(district, province, city)
         if county is not None:
             district = county.name  # a former name (济阳县) becomes today's (济阳区)
+            street = checked_street(towns, county, street)
         elif regions.counties_of(province, city):  # cities without counties (中山市) take any name
             raise _invalid(f"区县“{district}”不是{city}的区县，请填写全称，例如“历城区”“平阴县”。")
+    if street is not None and district is None and towns is not None and regions.counties_of(province or "", city):
+        raise _invalid("填写街道时请同时填写区县，并从该区县的街道（乡镇）列表中选择。")
     return province, city, district, street
 
 
@@ -122,16 +125,19 @@ def offered_channels(state: AppState) -> Offered:
     return Offered(frozenset(channels) | {"inbox"}, getattr(webhook, "config", None))
 
 
-def build_profile(body: ProfileIn, profile_id: str, offered: Offered | None = None) -> tuple[Profile, Contact]:
+def build_profile(
+    body: ProfileIn, profile_id: str, offered: Offered | None = None, towns: StreetTable | None = None
+) -> tuple[Profile, Contact]:
     """Checks every field of a profile request; raises ApiError with a Chinese message.
 
-    `offered`: the channels the newer form may name (default: the inbox only)."""
+    `offered`: the channels the newer form may name (default: the inbox only); `towns`: the street
+    table the street must be in (default None: any well-formed street, as without `make regions`)."""
     try:
         kind = Audience.from_str(body.kind)
     except ValueError:
         allowed = "、".join(f"{k}（{v}）" for k, v in KIND_LABELS.items())
         raise _invalid(f"订阅类型“{_shown(body.kind)}”不正确，可选：{allowed}。") from None
-    province, city, district, street = _region(body)
+    province, city, district, street = _region(body, towns)
     groups = _choices(body.groups, GROUPS, "群体")
     topics = _choices(body.topics, TOPICS, "主题")
     if not groups and not topics:
@@ -155,9 +161,10 @@ def subscribe(state: AppState, body: ProfileIn) -> tuple[Subscriber, str]:
 
     A webhook subscription's signing secret is `sub.contact.webhook_secret`: the route shows it
     this once, and later answers only mask it."""
-    profile, contact = build_profile(body, new_profile_id(), offered_channels(state))
-    token = state.push_store.create_profile(profile, contact)
-    state.push_profile_saved(profile)
+    profile, contact = build_profile(body, new_profile_id(), offered_channels(state), street_table(state.settings))
+    vector = description_vector(state, profile)
+    token = state.push_store.create_profile(profile, contact, vector=vector)
+    state.push_profile_saved(profile, vector)
     sub = state.push_store.get_profile(profile.profile_id)
     assert sub is not None
     logger.info("push profile %s created (%s, %d groups, %d topics)", profile.profile_id, profile.kind.value,
@@ -171,10 +178,13 @@ def update_subscription(state: AppState, sub: Subscriber, body: ProfileIn) -> tu
 
     Returns the stored subscriber, and the webhook secret when this edit made one (the first time a
     webhook is chosen), for the route to show once."""
-    profile, contact = build_profile(body, sub.profile.profile_id, offered_channels(state))
-    if not state.push_store.update_profile(profile, contact):
+    profile, contact = build_profile(
+        body, sub.profile.profile_id, offered_channels(state), street_table(state.settings)
+    )
+    vector = description_vector(state, profile)
+    if not state.push_store.update_profile(profile, contact, vector=vector):
         raise ApiError(ErrorCode.TOKEN_INVALID)
-    state.push_profile_saved(profile)
+    state.push_profile_saved(profile, vector)
     logger.info("push profile %s updated", profile.profile_id)
     backfill_profile(state, profile)  # new interests bring the policies in force that match them
     updated = state.push_store.get_profile(profile.profile_id)
@@ -268,35 +278,30 @@ def backfill_profile(state: AppState, profile: Profile) -> None:
         logger.warning("push backfill for profile %s failed (%s)", profile.profile_id, type(exc).__name__)
 
 
-def plan_requested(state: AppState, doc_ids: list[str] | None) -> PlanResult:
-    """Plan `doc_ids`, or, when none are given, every document ingested and not planned yet."""
-    index = state.snapshot().index
-    label = labeller(state)
+def plan_requested(state: AppState, doc_ids: list[str] | None) -> int:
+    """Queue a planning job for `doc_ids`, or, when none are given, for every document ingested and not
+    planned yet; returns the job's id. The ids are checked here (a bad request is answered at once)."""
+    labeller(state)  # 503 now, rather than a job that fails, when the labeller cannot be loaded
     if not doc_ids:
-        return plan_pending(
-            state.push_store, index.get_document, label, review=review_policy(state), matcher=state.push_matcher()
-        )
+        return state.push_jobs.submit(None, "admin")
     if len(doc_ids) > MAX_PLAN_DOCS:
         raise ApiError(ErrorCode.INVALID_REQUEST, f"一次最多为 {MAX_PLAN_DOCS} 个文件生成推送。")
     if any(not isinstance(i, str) or not DOC_ID.match(i) for i in doc_ids):
         raise ApiError(ErrorCode.BAD_ID, "文件编号格式不正确（1-300 个字符，不能含控制字符）。")
-    docs = [index.get_document(i) for i in dict.fromkeys(doc_ids)]
-    missing = [i for i, d in zip(dict.fromkeys(doc_ids), docs, strict=True) if d is None]
+    index = state.snapshot().index
+    ids = list(dict.fromkeys(doc_ids))
+    missing = [i for i in ids if index.get_document(i) is None]
     if missing:
         shown = "、".join(_shown(i) for i in missing[:5])
         raise ApiError(ErrorCode.DOCUMENT_NOT_FOUND, f"以下文件不存在：{shown}。")
-    docs_found = [d for d in docs if d is not None]
-    return plan(
-        state.push_store, docs_found, label, None, index.get_document, review=review_policy(state),
-        matcher=state.push_matcher(),
-    )  # fmt: skip
+    return state.push_jobs.submit(ids, "admin")
 
 
-def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResult | None:
-    """Queue and plan pushes for freshly ingested documents; `before` is the index they replaced.
+def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> int | None:
+    """Note freshly ingested documents as waiting to be planned (`before`: the index they replaced, to tell
+    a revised text) and, with `push_plan_on_ingest`, queue a job that plans them; returns its id.
 
-    Never raises: the ingest has succeeded by then, and documents that could not be planned
-    stay queued for `POST /api/admin/push/plan`.
+    Never raises: the ingest has succeeded by then, and documents not planned stay noted for the next job.
     """
     index = state.snapshot().index
     docs = [d for i in doc_ids if (d := index.get_document(i)) is not None]
@@ -307,18 +312,40 @@ def plan_ingested(state: AppState, doc_ids: list[str], before: Any) -> PlanResul
             revised.add(d.id)
     try:
         state.push_store.note_documents((d.id, document_version(d), d.id in revised) for d in docs)
-        if not state.settings.push_plan_on_ingest:
+        if not state.settings.push_plan_on_ingest or not docs:
             return None
-        label = labeller(state)
-        return plan(
-            state.push_store, docs, label, None, index.get_document, revised, review_policy(state),
-            matcher=state.push_matcher(),
-        )  # fmt: skip
-    except Exception as exc:  # ApiError from a missing labeller included
-        logger.warning(
-            "push planning after ingest failed (%s); %d documents stay queued", type(exc).__name__, len(docs)
-        )
+        return state.push_jobs.submit(None, "ingest")
+    except Exception as exc:  # the push database away: the ingest stands
+        logger.warning("push planning after ingest not queued (%s); %d documents", type(exc).__name__, len(docs))
         return None
+
+
+def planning(state: AppState) -> Planning:
+    """What a planning job of the service plans with: the served index, the labeller, the review gate, the
+    columnar matcher with description vectors, the encoder for documents' vectors."""
+    index = state.snapshot().index
+    matcher = state.push_matcher()
+    return Planning(index.get_document, labeller(state), review_policy(state), matcher, doc_vector(state, matcher.dim))
+
+
+def doc_vector(state: AppState, dim: int) -> DocVector | None:
+    """A document's passage vector by the index's encoder, when the matcher holds its description vectors."""
+    encoder = state.push_encoder()
+    if encoder is None or not dim or encoder.dim != dim:
+        return None
+    return lambda doc: document_vector(encoder, doc)
+
+
+def description_vector(state: AppState, profile: Profile) -> DescriptionVector | None:
+    """The self-description's vector (as stored: contact details masked); None without a description or
+    an encoder. Never fails the subscription: the profile is then matched, only not ranked."""
+    text = mask_personal(profile.description) if profile.description else ""
+    try:
+        [vector] = encode_descriptions(state.push_encoder(), [text])
+    except Exception as exc:
+        logger.warning("push profile %s: description not encoded (%s)", profile.profile_id, type(exc).__name__)
+        return None
+    return vector
 
 
 # -- delivery ---------------------------------------------------------------------------------

@@ -249,7 +249,7 @@ def ingest(body: IngestRequest, state: StateDep) -> IngestResponse:
         docs.append(doc)
     before = state.snapshot().index  # to tell a revised text from a new document
     result = _swap_rebuilt(state, docs, [])
-    plan_ingested(state, [d.id for d in docs], before)  # never fails the ingest: unplanned docs stay queued
+    plan_ingested(state, [d.id for d in docs], before)  # notes them and queues a planning job; never fails
     return result
 
 

@@ -12,12 +12,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from corpus.metadata import PROVINCES
 from corpus.push.taxonomy import GROUPS, KIND_LABELS, TOPICS
 from qa_service.errors import ApiError, ErrorCode
 from qa_service.pages import content_security_policy
-from qa_service.push import service
+from qa_service.push import service, streets
 from qa_service.push.contact_form import MAX_DAILY_CAP, MODE_LABELS
 from qa_service.push.records import CHANNEL_LABELS
 from qa_service.push.schemas import (
@@ -49,6 +50,44 @@ def taxonomy(state: StateDep) -> TaxonomyOut:
         available_channels=[Choice(value=k, label=v) for k, v in service.offered_channels(state).labels().items()],
         delivery_modes=[Choice(value=k, label=v) for k, v in MODE_LABELS.items()],
         max_daily_cap=MAX_DAILY_CAP,
+    )
+
+
+class StreetOut(BaseModel):
+    code: str = Field(description="9 位统计用区划代码，例如 370112001")
+    name: str = Field(description="例如 洪家楼街道")
+
+
+class StreetsOut(BaseModel):
+    province: str
+    city: str | None
+    district: str
+    district_code: str = Field(description="6 位行政区划代码（GB/T 2260）")
+    listed: bool = Field(description="true：街道须从 streets 中选择；false：无列表，直接填写街道名称")
+    streets: list[StreetOut]
+    notice: str | None = None
+
+
+@router.get("/regions/streets", response_model=StreetsOut, summary="区县的街道、乡镇列表（订阅时从中选择街道）")
+def district_streets(
+    state: StateDep,
+    response: Response,
+    district: str | None = None,
+    province: str | None = None,
+    city: str | None = None,
+    code: str | None = None,
+) -> StreetsOut:
+    found = streets.district_streets(streets.street_table(state.settings), district, province, city, code)
+    d = found.division
+    response.headers["Cache-Control"] = "public, max-age=3600"  # the same official list for every resident
+    return StreetsOut(
+        province=d.province,
+        city=d.city,
+        district=d.name,
+        district_code=d.code,
+        listed=found.listed,
+        streets=[StreetOut(code=s.code, name=s.name) for s in found.streets],
+        notice=found.notice,
     )
 
 

@@ -1,5 +1,6 @@
-"""Precise push admin jobs over HTTP (admin key): plan, deliver, status, requeue failed sends, and the
-review step (先审后发): the queue, approve, drop, corrected labels and their export, preview."""
+"""Precise push admin jobs over HTTP (admin key): plan (a background job: 202 and its id, then
+`GET /jobs/{id}`), deliver, status, requeue failed sends, and the review step (先审后发): the queue,
+approve, drop, corrected labels and their export, preview."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 
+from qa_service.errors import ApiError, ErrorCode
 from qa_service.push import review, service
+from qa_service.push.job_schemas import JobListOut, JobOut
 from qa_service.push.schemas import (
     DecisionOut,
     DeliverIn,
@@ -17,7 +20,6 @@ from qa_service.push.schemas import (
     FailureOut,
     LabelsIn,
     PlanIn,
-    PlanOut,
     PreviewIn,
     PreviewOut,
     RequeueIn,
@@ -31,9 +33,30 @@ from qa_service.routes.deps import StateDep, require_admin
 router = APIRouter(prefix="/api/admin/push", tags=["管理"], dependencies=[Depends(require_admin)])
 
 
-@router.post("/plan", response_model=PlanOut, summary="为新增或修订的文件生成推送（不重复）")
-def plan_route(state: StateDep, body: PlanIn | None = None) -> PlanOut:
-    return PlanOut.of(service.plan_requested(state, body.doc_ids if body else None))
+@router.post("/plan", response_model=JobOut, status_code=202, summary="为新增或修订的文件生成推送（后台任务，不重复）")
+def plan_route(state: StateDep, body: PlanIn | None = None) -> JobOut:
+    job = state.push_jobs.get(service.plan_requested(state, body.doc_ids if body else None))
+    assert job is not None
+    return JobOut.of(job)
+
+
+@router.get("/jobs", response_model=JobListOut, summary="推送规划任务：最近的任务及其状态（可等待全部完成）")
+def jobs_route(
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    wait: Annotated[float, Query(ge=0, le=60, description="最多等待这么多秒，直到没有排队或规划中的任务")] = 0,
+) -> JobListOut:
+    if wait:
+        state.push_jobs.wait_idle(wait)
+    return JobListOut(active=state.push_store.active_jobs(), items=[JobOut.of(j) for j in state.push_store.jobs(limit)])
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="推送规划任务的状态：排队、规划中、完成或失败，及计数")
+def job_route(job_id: Annotated[int, Path(ge=1, le=2**62)], state: StateDep) -> JobOut:
+    job = state.push_jobs.get(job_id)
+    if job is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "未找到该规划任务。")
+    return JobOut.of(job)
 
 
 @router.post("/deliver", response_model=DeliverOut, summary="发送待发推送（中断后重跑只发剩余的）")

@@ -1,17 +1,19 @@
-"""`python -m eval bench-push` on 2,000 generated profiles: the metrics file has its keys and sane values."""
+"""`python -m eval bench-push` on a few thousand generated profiles: the metrics file has its keys and sane values;
+the store's half (`python -m qa_service.push bench`) runs in a subprocess and merges into the same file."""
 
 from __future__ import annotations
 
 import json
 
+from corpus.push.synthetic import profile_columns, profiles_of
 from eval.__main__ import main
-from eval.bench_push import PENDING, profile_columns, profiles_of
+from eval.bench_push import STORE_KEYS
 
 
 def test_bench_push_writes_sane_metrics(shared_dir, tmp_path, capsys):
     labels = shared_dir / "data" / "eval" / "push-dev" / "doc_labels.jsonl"
     rc = main(["bench-push", "--profiles", "2000", "--docs", "40", "--dim", "64", "--labels", str(labels),
-               "--out", str(tmp_path / "b")])  # fmt: skip
+               "--out", str(tmp_path / "b"), "--no-store"])  # fmt: skip
     assert rc == 0
     m = json.loads((tmp_path / "b" / "metrics.json").read_text(encoding="utf-8"))
     assert m["profiles"] == 2000 and m["documents"] == 40 and m["dim"] == 64
@@ -22,8 +24,24 @@ def test_bench_push_writes_sane_metrics(shared_dir, tmp_path, capsys):
     assert m["matches_max"] > 0  # the generated district reaches some of the labelled documents
     assert 0 < m["citywide_matches"] < 2000  # a 济南 document reaches the city's residents, not everyone
     assert m["reference_checked_profiles"] == 2000 and m["reference_mismatches"] == 0
-    assert all(m[k] is None for k in PENDING)
-    assert "2,000 profiles" in capsys.readouterr().out
+    assert all(m[k] is None for k in STORE_KEYS)
+    out = capsys.readouterr().out
+    assert "2,000 profiles" in out and "skipped (--no-store)" in out
+
+
+def test_the_store_half_runs_in_a_subprocess_and_merges_its_keys(shared_dir, tmp_path, capfd):
+    labels = shared_dir / "data" / "eval" / "push-dev" / "doc_labels.jsonl"
+    rc = main(["bench-push", "--profiles", "1000", "--docs", "10", "--dim", "16", "--labels", str(labels),
+               "--messages", "30", "--no-postgres", "--out", str(tmp_path)])  # fmt: skip
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert m["profiles"] == m["store_profiles"] == 1000 and m["matvec_ms_median"] > 0  # both halves, one file
+    assert m["citywide_matches"] == m["plan_matches"]  # the same generated profiles on both sides
+    assert all(m[k] is not None for k in STORE_KEYS if "_sqlite_" in k)
+    assert all(m[k] is None for k in STORE_KEYS if "_postgres_" in k) and "--no-postgres" in m["postgres_unavailable"]
+    assert m["deliver_sqlite_1_worker_exactly_once"] and m["deliver_sqlite_4_workers_exactly_once"]
+    out = capfd.readouterr().out
+    assert "1,000 profiles" in out and "plan-to-outbox" in out and "each message exactly once" in out
 
 
 def test_generated_profiles_have_a_district_mix(shared_dir):

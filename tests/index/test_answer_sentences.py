@@ -85,3 +85,70 @@ def test_abstention_suggests_only_documents_about_the_subject():
     assert a.abstained and a.hotline_href == "tel:12345"
     # 供水 is rarer than 毕业生 in this corpus: the subject is the water supply, not the graduates.
     assert [s.doc_id for s in a.suggestions] == ["water"]
+
+
+# A guide laid out as the portal's service pages are: unnumbered titles alone on their line.
+GUIDE = (
+    "办理条件\n（一）在本市连续居住半年以上；\n（二）有合法稳定就业或住所。\n"
+    "所需材料\n（一）居民身份证原件及复印件；\n（二）近期一寸照片两张；\n（三）住所证明。\n"
+    "办理地点\n各区政务服务中心公安窗口。"
+)
+
+
+def test_an_unnumbered_title_on_its_own_line_is_a_heading_and_its_items_one_list():
+    us = units(GUIDE)
+    assert [u.text for u in us if u.heading] == ["办理条件", "所需材料", "办理地点"]
+    lists = [u.text for u in us if u.lead_in]
+    assert lists == [
+        "（一）在本市连续居住半年以上；（二）有合法稳定就业或住所。",
+        "（一）居民身份证原件及复印件；（二）近期一寸照片两张；（三）住所证明。",
+    ]
+    assert not any(u.text.startswith("所需材料") and not u.heading for u in us)  # never glued
+
+
+def test_a_list_item_ending_in_a_title_word_is_not_cut_as_a_title():
+    t = "（三）具有从事五年以上应聘职位要求的本专业工作资历；"
+    assert texts(t) == [t]
+
+
+def _candidates(question: str, text: str):
+    from index import selection
+
+    doc = Document(id="guide", title="居住证办理指南", status=Status.CURRENT, text=text)
+    idx = PolicyIndex.build([doc], IndexConfig(mode=SearchMode.BM25))
+    answerer = Answerer(idx, AnswerConfig(threshold=0.0), term_weights=idx.idf)
+    hits = idx.search(question)
+    return selection.candidates(question, hits, answerer.query_terms(question), idx.get_document, 5, 240)
+
+
+def test_the_list_under_the_title_naming_the_asked_type_is_marked():
+    by_text = {c.unit.text: c.features for c in _candidates("居住证需要什么材料", GUIDE)}
+    materials = by_text["（一）居民身份证原件及复印件；（二）近期一寸照片两张；（三）住所证明。"]
+    conditions = by_text["（一）在本市连续居住半年以上；（二）有合法稳定就业或住所。"]
+    assert materials["head_type"] == materials["head_item"] == 1.0
+    assert conditions["head_type"] == conditions["head_item"] == 0.0
+    # Asked where, the office is the sentence under the place title.
+    place = {c.unit.text: c.features for c in _candidates("居住证在哪里办", GUIDE)}["各区政务服务中心公安窗口。"]
+    assert place["head_type"] == place["asked_place"] == 1.0
+
+
+def test_amounts_and_durations_count_only_when_asked_for():
+    text = "补贴标准\n每人每月补贴800元，最长发放12个月。\n申请人应当如实填写申请表。"
+    money = {c.unit.text: c.features for c in _candidates("补贴每月多少钱", text)}
+    assert money["每人每月补贴800元，最长发放12个月。"]["asked_money"] == 1.0
+    assert money["申请人应当如实填写申请表。"]["asked_money"] == 0.0
+    how = {c.unit.text: c.features for c in _candidates("补贴怎么申请", text)}
+    assert how["每人每月补贴800元，最长发放12个月。"]["asked_money"] == 0.0
+    assert how["每人每月补贴800元，最长发放12个月。"]["asked_time"] == 0.0
+    when = {c.unit.text: c.features for c in _candidates("补贴发放多长时间", text)}
+    assert when["每人每月补贴800元，最长发放12个月。"]["asked_time"] == 1.0
+
+
+def test_a_document_title_on_its_own_line_is_a_heading_not_an_answer():
+    t = "济南市历城区人民政府办公室关于印发历城区养老服务补贴管理办法的通知\n历城区养老服务补贴管理办法\n第一条 为健全养老服务体系，制定本办法。"
+    us = units(t)
+    assert [u.text for u in us if u.heading] == [
+        "济南市历城区人民政府办公室关于印发历城区养老服务补贴管理办法的通知",
+        "历城区养老服务补贴管理办法",
+    ]
+    assert [u.text for u in us if not u.heading] == ["第一条 为健全养老服务体系，制定本办法。"]

@@ -267,3 +267,39 @@ def test_open_or_build_prepares_documents_and_keys_the_cache_on_it(tmp_path):
     again = PolicyIndex.open_or_build(corpus, tmp_path / "cache", cfg, prepare=mark_expired)
     assert again.get_document("emp").status is Status.EXPIRED
     assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("index-")]) == 2
+
+
+def test_a_document_superseded_on_re_add_is_penalised_and_a_new_title_is_looked_up(bm25_index):
+    # The per-row stale table and the remembered title lookups are rebuilt when documents change.
+    first = bm25_index.search("高校毕业生就业补贴", top_k=1)[0]
+    assert not bm25_index._stale_rows(np.asarray([bm25_index.passages.index(first.passage)]))[0]
+    doc = bm25_index.get_document(first.doc_id)
+    assert bm25_index.lookup("一个新加的文件标题的办法") == []
+    from dataclasses import replace
+
+    old = replace(doc, status=Status.SUPERSEDED)
+    new = Document(id="new-title", title="一个新加的文件标题的办法", text="本办法自发布之日起施行。")
+    bm25_index.add([old, new])
+    rows = np.asarray(bm25_index._doc_rows[doc.id])
+    assert bm25_index._stale_rows(rows).all()
+    assert [d.id for d in bm25_index.lookup("一个新加的文件标题的办法")] == ["new-title"]
+    bm25_index.remove(["new-title"])
+    assert bm25_index.lookup("一个新加的文件标题的办法") == []
+
+
+def test_the_dense_search_runs_faiss_on_one_thread_and_restores_the_count(hybrid_index, monkeypatch):
+    import faiss
+
+    from index import dense
+
+    seen = []
+    real = dense.DenseIndex.search
+
+    def spy(self, *a, **kw):
+        seen.append(faiss.omp_get_max_threads())
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(dense.DenseIndex, "search", spy)
+    before = faiss.omp_get_max_threads()
+    assert hybrid_index.search("高校毕业生就业补贴", top_k=3)
+    assert seen == [1] and faiss.omp_get_max_threads() == before

@@ -199,3 +199,30 @@ def test_shipped_artifact_matches_the_code() -> None:
     assert r.info["command"].startswith("python -m eval train-ranker")
     assert set(r.info["out_of_fold"]) == set(r.info["trained_on"]) == {"ncp-dev", "resident-qa-dev", "stard-dev"}
     assert r.score(np.zeros((2, len(FEATURES)))).shape == (2,)
+
+
+def test_linear_ranker_scores_standardised_features_and_round_trips(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    mean, scale, w = rng.random(len(FEATURES)), rng.random(len(FEATURES)) + 0.5, rng.standard_normal(len(FEATURES))
+    r = LearnedRanker.linear_model(mean, scale, w, {"command": "test"}, blend_fused=2.0)
+    X = rng.random((7, len(FEATURES)))
+    want = ((X - mean) / scale) @ w + 2.0 * X[:, COL["fused"]]
+    assert np.allclose(r.score(X), want)
+    r.save(tmp_path / "lin.json")
+    back = LearnedRanker.load(tmp_path / "lin.json")
+    assert back.kind == "linear" and back.blend_fused == 2.0 and np.allclose(back.score(X), want)
+    assert "model" not in json.loads((tmp_path / "lin.json").read_text())
+    with pytest.raises(ValueError, match="linear ranker needs"):
+        LearnedRanker.linear_model(mean, -scale, w)
+    with pytest.raises(ValueError, match="linear ranker needs"):
+        LearnedRanker.linear_model(mean[:3], scale, w)
+
+
+def test_blend_adds_a_multiple_of_the_fusion_to_the_trees(tmp_path) -> None:
+    trees = LearnedRanker.load(_tiny_model(tmp_path))
+    blended = LearnedRanker(trees.model_text, FEATURES, None, blend_fused=3.0)
+    X = np.random.default_rng(3).random((5, len(FEATURES)))
+    assert np.allclose(blended.score(X), trees.score(X) + 3.0 * X[:, COL["fused"]])
+    blended.save(tmp_path / "b.json")
+    assert LearnedRanker.load(tmp_path / "b.json").blend_fused == 3.0
+    assert "blend_fused" not in trees.to_json()  # a plain model's artifact is as before

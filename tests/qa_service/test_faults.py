@@ -160,6 +160,8 @@ def test_sigkill_during_delivery_then_restart_delivers_every_message_exactly_onc
         tokens.append(r.json()["token"])
     docs = [_graduate_policy(n) for n in range(6)]
     assert svc.http.post("/api/admin/documents", json={"documents": docs}, headers=svc.admin).status_code == 200
+    # the ingest queued a planning job: wait for it (the route returns once no job is left)
+    assert svc.http.get("/api/admin/push/jobs", params={"wait": 60}, headers=svc.admin).json()["active"] == 0
     planned = svc.http.get("/api/admin/push/status", headers=svc.admin).json()["outbox"]["pending"]
     # Same-titled texts are linked as versions of one policy: only the versions in force are pushed.
     assert planned % len(tokens) == 0 and planned >= 2 * len(tokens), planned

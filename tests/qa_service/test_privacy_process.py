@@ -168,6 +168,7 @@ def resident_journeys(svc: ServiceProcess) -> dict[str, str]:
         "text": f"第一条 离校两年内未就业高校毕业生可以申请就业见习补贴。{DOC_TEXT}",
     }
     assert api.post("/api/admin/documents", headers=admin, json={"documents": [doc]}).status_code == 200
+    assert api.get("/api/admin/push/jobs", params={"wait": 60}, headers=admin).json()["active"] == 0  # planned
     assert api.post("/api/admin/push/deliver", headers=admin, json={"limit": 1000}).status_code == 200
     export = api.get("/api/admin/feedback/export", headers=admin)
     assert export.status_code == 200 and len(export.text.splitlines()) == len(CHUNKS)

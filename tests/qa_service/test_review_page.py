@@ -61,6 +61,7 @@ def held_policy(http: httpx.Client) -> str:
     assert r.status_code == 201, r.text
     hostile = {**POLICY, "id": "lc-test-2025", "title": HOSTILE_TITLE, "doc_number": None}
     assert http.post("/api/admin/documents", headers=ADMIN, json={"documents": [POLICY, hostile]}).status_code == 200
+    assert http.get("/api/admin/push/jobs", params={"wait": 60}, headers=ADMIN).json()["active"] == 0  # planned
     assert http.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 0  # held
     return r.json()["profile_id"]
 

@@ -4,7 +4,8 @@ The app runs under uvicorn on a free localhost port with the small library from 
 a fake labeller; Debian's chromium (/usr/bin/chromium) is driven by Playwright. Labels, by hand:
 every document is for Licheng residents on the topic 就业创业, and names 高校毕业生 with the
 quote below, so a profile in 历城区 with the group 高校毕业生 is sent it with the reason
-“适用于济南市历城区，您属于高校毕业生。”.
+“适用于济南市历城区，您属于高校毕业生。”. The street table is Jinan's 164 official streets
+(tests/qa_service/streets.py), or none (`streets_installed` False: `make regions` never ran).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from corpus.push.targeting import Jurisdiction, JurisdictionLevel, Targeting
 from corpus.push.taxonomy import Audience
 from qa_service.app import build_state, create_app
 from qa_service.push.channels import render_config
+from qa_service.push.streets import NO_TABLE_NOTICE
 from tests.qa_service.browser import (
     DESKTOP,
     PHONE,
@@ -38,6 +40,7 @@ from tests.qa_service.browser import (
 )
 from tests.qa_service.conftest import ADMIN_KEY, make_settings
 from tests.qa_service.servers import ReadyServer
+from tests.qa_service.streets import jinan_rows, write_jinan_table
 
 CHROMIUM = Path("/usr/bin/chromium")
 ADMIN = {"X-API-Key": ADMIN_KEY}
@@ -75,7 +78,14 @@ def fake_labeller(doc: Document) -> Targeting:
 
 # -- the server and the browser ----------------------------------------------------------------
 @pytest.fixture
-def push_state(tmp_path, policy_index):
+def streets_installed(request) -> bool:
+    return getattr(request, "param", True)
+
+
+@pytest.fixture
+def push_state(tmp_path, policy_index, shared_dir, streets_installed):
+    if streets_installed:
+        write_jinan_table(shared_dir, tmp_path / "regions")  # the default <data_dir>/regions
     st = build_state(make_settings(tmp_path, **CHANNELS), index=policy_index)
     st.push_labeller = fake_labeller
     yield st
@@ -171,7 +181,7 @@ def fill_and_subscribe(pg, groups=("高校毕业生",), topics=()) -> None:
         pg.locator("#groups").get_by_label(g, exact=True).check()
     for t in topics:
         pg.locator("#topics").get_by_label(t, exact=True).check()
-    pg.locator("#street").fill("王舍人街道")
+    pg.get_by_label("街道/乡镇（可选）").select_option("王舍人街道")
     pg.get_by_role("button", name="订阅", exact=True).click()
 
 
@@ -187,8 +197,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def ingest_and_deliver(http: httpx.Client, doc: dict) -> None:
-    """What an operator does: ingest through the admin API (which plans the pushes), then deliver."""
+    """What an operator does: ingest through the admin API (which queues a planning job), then deliver."""
     assert http.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]}).status_code == 200
+    assert http.get("/api/admin/push/jobs", params={"wait": 60}, headers=ADMIN).json()["active"] == 0
     assert http.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 1
 
 
@@ -490,6 +501,91 @@ def test_the_signed_unsubscribe_link_of_an_email_asks_first_then_deletes_everyth
     pg.goto(response.url)  # the same link again, later: it says so, and there is nothing to confirm
     expect(pg.get_by_role("heading", level=1)).to_have_text("您已退订")
     assert pg.get_by_role("button").count() == 0
+    assert pg.evaluate("window.__csp") == [] and errors == []
+    context.close()
+    assert requests.outside(base_url) == [], requests.urls
+
+
+# -- the street picker ---------------------------------------------------------------------------------
+def _street_page(browser, base_url):
+    context = new_context(browser, PHONE)
+    requests = Requests(context)
+    pg = context.new_page()
+    pg.add_init_script(REPORT_CSP)
+    errors = watch(pg)
+    pg.goto(base_url + "/subscribe")
+    pg.wait_for_selector("body[data-ready]")
+    return context, requests, pg, errors
+
+
+def test_the_street_is_picked_from_the_districts_official_list_at_375px(browser, base_url, http, shared_dir):
+    context, requests, pg, errors = _street_page(browser, base_url)
+    street, hint = pg.get_by_label("街道/乡镇（可选）"), pg.locator("#street-hint")
+    licheng = [r["street"] for r in sorted(jinan_rows(shared_dir), key=lambda r: r["street_code"])
+               if r["district_code"] == "370112"]  # fmt: skip
+    assert street.evaluate("e => e.tagName") == "SELECT" and pg.locator("#street-text").is_hidden()
+    assert street.locator("option").all_inner_texts() == ["（不填）", *licheng] and len(licheng) == 17
+    assert street.input_value() == "" and hint.inner_text() == "历城区共 17 个街道（乡镇），请从列表中选择。"
+    # 375 px: the picker fits and nothing scrolls sideways
+    box = street.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert pg.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert serious_violations(pg, "#f") == []
+    street.scroll_into_view_if_needed()
+    screenshot(pg, "subscribe-street-375")
+
+    # keyboard only: Tab from the district to the picker, arrows choose
+    pg.get_by_label("区县", exact=True).focus()
+    pg.keyboard.press("Tab")
+    expect(street).to_be_focused()
+    pg.keyboard.press("ArrowDown")
+    pg.keyboard.press("ArrowDown")
+    assert street.input_value() == licheng[1]
+    street.select_option("王舍人街道")
+
+    # another district: its own list; the street chosen before is not kept, and the hint says so
+    pg.get_by_label("区县", exact=True).fill("历下区")
+    pg.get_by_label("区县", exact=True).press("Tab")
+    expect(street.locator("option")).to_have_count(14)
+    assert "解放路街道" in street.locator("option").all_inner_texts() and street.input_value() == ""
+    expect(hint).to_have_text("原填写的街道“王舍人街道”不是历下区的街道（乡镇），请重新选择。")
+    # a district that does not exist: the API's message, nothing to pick
+    pg.get_by_label("区县", exact=True).fill("幸福区")
+    pg.get_by_label("区县", exact=True).press("Tab")
+    expect(hint).to_have_text("区县“幸福区”不是济南市的区县，请填写全称，例如“历城区”“平阴县”。")
+    assert street.is_disabled() and street.locator("option").count() == 1
+    # the high-tech zone's five streets
+    pg.get_by_label("区县", exact=True).fill("济南高新技术产业开发区")
+    pg.get_by_label("区县", exact=True).press("Tab")
+    expect(street.locator("option")).to_have_count(6)
+    street.select_option("孙村街道")
+    pg.locator("#groups").get_by_label("高校毕业生", exact=True).check()
+    pg.get_by_role("button", name="订阅", exact=True).click()
+    pg.locator("#token-box").wait_for(state="visible")
+    me = http.get("/api/profiles/me", headers=bearer(stored_token(pg))).json()
+    assert (me["district"], me["street"]) == ("济南高新技术产业开发区", "孙村街道")
+
+    # editing: the form comes back with the stored street picked in its district's list
+    pg.get_by_role("button", name="修改订阅").click()
+    expect(street).to_have_value("孙村街道")
+    assert pg.get_by_label("区县", exact=True).input_value() == "济南高新技术产业开发区"
+    assert pg.evaluate("window.__csp") == [] and errors == []
+    context.close()
+    assert requests.outside(base_url) == [], requests.urls
+
+
+@pytest.mark.parametrize("streets_installed", [False], indirect=True)
+def test_without_the_street_table_the_street_is_typed_and_taken_as_written(browser, base_url, http):
+    context, requests, pg, errors = _street_page(browser, base_url)
+    assert pg.locator("#street").is_hidden()
+    typed = pg.get_by_label("街道/乡镇（可选，请直接填写）")
+    assert typed.is_visible() and pg.locator("#street-hint").inner_text() == NO_TABLE_NOTICE
+    assert serious_violations(pg, "#f") == []
+    typed.fill("幸福街道")
+    pg.locator("#groups").get_by_label("高校毕业生", exact=True).check()
+    pg.get_by_role("button", name="订阅", exact=True).click()
+    pg.locator("#token-box").wait_for(state="visible")
+    assert http.get("/api/profiles/me", headers=bearer(stored_token(pg))).json()["street"] == "幸福街道"
     assert pg.evaluate("window.__csp") == [] and errors == []
     context.close()
     assert requests.outside(base_url) == [], requests.urls

@@ -63,3 +63,25 @@ def profile_body(**overrides) -> dict:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+_NO_BODY = object()
+
+
+def run_plan(api, doc_ids: list[str] | None = None, body=_NO_BODY) -> dict:
+    """`POST /api/admin/push/plan` (202: a job), then run the queued jobs here, deterministically (the
+    lifespan's planner thread may have taken it: `run_pending` waits for that); the job as GET shows it."""
+    if body is _NO_BODY:
+        body = {"doc_ids": doc_ids} if doc_ids is not None else None
+    r = api.post("/api/admin/push/plan", headers=ADMIN, json=body)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] in ("queued", "running", "done")
+    api.app.state.qa.push_jobs.run_pending()
+    job = api.get(r.json()["status_url"], headers=ADMIN)
+    assert job.status_code == 200 and job.json()["status"] == "done", job.text
+    return job.json()
+
+
+def settle(api) -> None:
+    """Run the planning jobs an ingest queued, here and now."""
+    api.app.state.qa.push_jobs.run_pending()

@@ -29,6 +29,8 @@ from tests.qa_service.push.library import (
     bearer,
     fake_labeller,
     profile_body,
+    run_plan,
+    settle,
 )
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -266,7 +268,23 @@ ADMIN_ROUTES = [
     ("POST", "/api/admin/push/deliver"),
     ("GET", "/api/admin/push/status"),
     ("POST", "/api/admin/push/requeue-failed"),
+    ("GET", "/api/admin/push/jobs"),
+    ("GET", "/api/admin/push/jobs/1"),
 ]
+
+
+def test_a_plan_request_answers_202_at_once_and_unknown_jobs_are_404_in_chinese(api, push_state):
+    subscribe(api)
+    push_state.push_jobs.stop()  # the `api` lifespan's planner thread: now only the request runs
+    idle = TestClient(create_app(state=push_state))  # and no lifespan here to start another
+    r = idle.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
+    assert r.status_code == 202 and r.json()["status_url"] == f"/api/admin/push/jobs/{r.json()['job_id']}"
+    assert r.json()["status"] == "queued" and push_state.push_store.outbox_rows() == []  # the request planned nothing
+    push_state.push_jobs.run_pending()
+    listed = api.get("/api/admin/push/jobs", headers=ADMIN).json()
+    assert listed["active"] == 0 and [j["status_label"] for j in listed["items"]] == ["已完成"]
+    assert_error(api.get("/api/admin/push/jobs/999", headers=ADMIN), 404, "NOT_FOUND")
+    assert_error(api.get("/api/admin/push/jobs/abc", headers=ADMIN), 422)
 
 
 @pytest.mark.parametrize("method, path", ADMIN_ROUTES)
@@ -283,14 +301,15 @@ def test_plan_deliver_inbox_and_status_end_to_end(api):
     elder = subscribe(api, groups=["老年人"], topics=["养老服务"], contact={"channel": "inbox"}, description=None)
     stranger = subscribe(api, province="广东省", city="深圳市", district="南山区", street="粤海街道")
 
-    r = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
-    assert r.status_code == 200, r.text
+    r = run_plan(api, list(LABELS))
     # newcomer: 创业担保贷款 (topic) + 居住证 (group); elder: 高龄津贴; the Shenzhen profile: nothing.
     # jn-jzz-2019 supersedes the 2015 version in this library, so it goes out as a revision.
-    assert r.json() == {
-        "documents": 3, "enqueued": 3, "revised": ["jn-jzz-2019"], "skipped": {}, "errors": {}, "held": []
+    assert {k: r[k] for k in ("documents", "progress", "enqueued", "revised", "skipped", "errors", "held")} == {
+        "documents": 3, "progress": 3, "enqueued": 3, "revised": ["jn-jzz-2019"], "skipped": {}, "errors": {},
+        "held": [],
     }  # fmt: skip
-    assert api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)}).json()["enqueued"] == 0
+    assert r["source"] == "admin" and r["runs"] == 1 and r["doc_ids"] == list(LABELS)
+    assert run_plan(api, list(LABELS))["enqueued"] == 0
 
     status = api.get("/api/admin/push/status", headers=ADMIN).json()
     assert status["outbox"] == {"held": 0, "pending": 3, "sent": 0, "failed": 0, "dead": 0} and status["profiles"] == 3
@@ -339,12 +358,17 @@ def test_ingest_plans_pushes_and_a_revision_is_pushed_again_with_修订(api, pus
         "text": "第一条 见习单位吸纳离校两年内未就业高校毕业生参加就业见习的，按每人每月1000元给予见习补贴。",
     }
     assert api.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]}).status_code == 200
-    assert push_state.push_store.status_counts()["pending"] == 1  # planned by the ingest itself
+    settle(api)
+    assert push_state.push_store.status_counts()["pending"] == 1  # planned by the job the ingest queued
+    [job] = api.get("/api/admin/push/jobs", headers=ADMIN).json()["items"]
+    assert (job["source"], job["status"], job["documents"], job["enqueued"]) == ("ingest", "done", 1, 1)
     # The same text again is not a new version: nothing new to send.
     assert api.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]}).status_code == 200
+    settle(api)
     assert push_state.push_store.status_counts()["pending"] == 1
     revised = {**doc, "text": doc["text"].replace("1000元", "1500元")}
     assert api.post("/api/admin/documents", headers=ADMIN, json={"documents": [revised]}).status_code == 200
+    settle(api)
     assert push_state.push_store.status_counts()["pending"] == 2
 
     assert api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 2
@@ -355,6 +379,15 @@ def test_ingest_plans_pushes_and_a_revision_is_pushed_again_with_修订(api, pus
         "适用于济南市历城区，您关注就业创业。",
     ]
     assert [i["revised"] for i in items if "修订" in i["reason"]] == [True]
+
+
+def test_an_http_client_waits_for_the_job_an_ingest_queued(api, push_state):
+    subscribe(api)
+    doc = {"id": "lc-jyjx-2026", "title": "历城区就业见习补贴办法", "status": "current", "text": "见习补贴每月1000元。"}
+    assert api.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]}).status_code == 200
+    listed = api.get("/api/admin/push/jobs", params={"wait": 30}, headers=ADMIN).json()  # the lifespan's thread
+    assert listed["active"] == 0 and listed["items"][0]["status"] == "done" and listed["items"][0]["source"] == "ingest"
+    assert push_state.push_store.status_counts()["pending"] == 1
 
 
 def test_ingest_of_a_new_version_names_the_one_it_replaces(api):
@@ -370,6 +403,7 @@ def test_ingest_of_a_new_version_names_the_one_it_replaces(api):
         "text": "第二条 个人创业担保贷款最高额度为50万元，贷款期限最长不超过3年。",
     }
     assert api.post("/api/admin/documents", headers=ADMIN, json={"documents": [new]}).status_code == 200
+    settle(api)
     api.post("/api/admin/push/deliver", headers=ADMIN)
     [item] = api.get("/api/profiles/me/inbox", headers=bearer(created["token"])).json()["items"]
     assert item["reason"].startswith("该政策已修订（替代《历城区创业担保贷款实施细则》）") and item["revised"]
@@ -384,14 +418,17 @@ def test_documents_ingested_while_the_labeller_failed_are_planned_later(api, pus
     push_state.push_labeller = broken
     doc = {"id": "lc-new-1", "title": "历城区稳就业若干措施", "status": "current", "text": "一、支持企业吸纳就业。"}
     assert api.post("/api/admin/documents", headers=ADMIN, json={"documents": [doc]}).status_code == 200
+    settle(api)
     status = api.get("/api/admin/push/status", headers=ADMIN).json()
     assert status["unplanned_documents"] == 1 and status["outbox"]["pending"] == 0
+    [job] = api.get("/api/admin/push/jobs", headers=ADMIN).json()["items"]
+    assert job["status"] == "done" and list(job["errors"]) == ["lc-new-1"] and job["enqueued"] == 0
 
     push_state.push_labeller = fake_labeller
-    r = api.post("/api/admin/push/plan", headers=ADMIN, json={})  # all ingested since the last plan
-    assert r.json()["enqueued"] == 1 and r.json()["documents"] == 1
+    r = run_plan(api, body={})  # all ingested since the last plan
+    assert r["enqueued"] == 1 and r["documents"] == 1 and r["doc_ids"] is None
     assert api.get("/api/admin/push/status", headers=ADMIN).json()["unplanned_documents"] == 0
-    assert api.post("/api/admin/push/plan", headers=ADMIN).json()["documents"] == 0
+    assert run_plan(api)["documents"] == 0
     api.post("/api/admin/push/deliver", headers=ADMIN)
     [item] = api.get("/api/profiles/me/inbox", headers=bearer(created["token"])).json()["items"]
     assert item["title"] == "历城区稳就业若干措施"
@@ -421,7 +458,7 @@ def test_failed_deliveries_are_reported_without_personal_data_and_logs_stay_clea
     api.post("/api/profiles", json=profile_body(contact={"channel": "sms", "address": PHONE + "0"}))  # rejected
 
     push_state.push_channel = GatewayDown()
-    api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
+    run_plan(api, list(LABELS))
     first = api.post("/api/admin/push/deliver", headers=ADMIN).json()
     assert first["sent"] == 0 and first["retrying"] == 4  # 2 documents each for 2 profiles
     second = api.post("/api/admin/push/deliver", headers=ADMIN).json()  # retry delay 0, 2 attempts max

@@ -47,6 +47,7 @@ def test_push_dev_through_the_api_reaches_the_right_inboxes_with_verbatim_reason
             batch = [d.to_dict() for d in docs[start : start + 8]]
             r = api.post("/api/admin/documents", headers=ADMIN, json={"documents": batch})
             assert r.status_code == 200, r.text[:300]
+        state.push_jobs.run_pending()  # the planning jobs the ingests queued, here and now
         planned = api.get("/api/admin/push/status", headers=ADMIN).json()
         sent = api.post("/api/admin/push/deliver", headers=ADMIN, json={"limit": 5000}).json()
         assert planned["unplanned_documents"] == 0 and planned["profiles"] == 48

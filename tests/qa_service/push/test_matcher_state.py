@@ -13,7 +13,7 @@ from corpus.push.matching import match
 from corpus.push.targeting import Targeting
 from qa_service.app import build_state, create_app
 from tests.qa_service.conftest import make_settings
-from tests.qa_service.push.library import ADMIN, LABELS, bearer, profile_body
+from tests.qa_service.push.library import LABELS, bearer, profile_body, run_plan
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_the_matcher_follows_profile_changes_and_plans_the_reference_rows(api):
     assert api.delete("/api/profiles/me", headers=bearer(old["token"])).status_code == 200
     _agrees(st)
     assert st.push_matcher() is matcher and len(matcher) == 2
-    planned = api.post("/api/admin/push/plan", json={"doc_ids": sorted(LABELS)}, headers=ADMIN).json()
+    planned = run_plan(api, sorted(LABELS))
     rows = {(r["profile_id"], r["doc_id"]) for r in st.push_store.outbox_rows()}
     want = {(p.profile_id, t.doc_id) for p in st.push_store.profiles() for t in LABELS.values() if match(p, t)}
     assert rows == want and planned["enqueued"] > 0 and len(want) > 0

@@ -10,7 +10,7 @@ import stat
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from qa_service.push import db as dbm
 from qa_service.push.planner import plan
@@ -153,7 +153,7 @@ def test_an_old_hand_written_store_is_adopted_with_its_rows(tmp_path, with_revie
     path = tmp_path / "push.sqlite3"
     old_store(path, with_review=with_review)
     store = PushStore(path)
-    assert dbm.current_revision(store.engine) == "0002"
+    assert dbm.current_revision(store.engine) == "0003"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
     sms = store.get_profile("p-sms")
@@ -181,7 +181,7 @@ def test_an_old_hand_written_store_is_adopted_with_its_rows(tmp_path, with_revie
     store.close()
 
     again = PushStore(path)  # opening again migrates nothing and changes nothing
-    assert len(again.outbox_rows()) == n and dbm.current_revision(again.engine) == "0002"
+    assert len(again.outbox_rows()) == n and dbm.current_revision(again.engine) == "0003"
     again.close()
 
 
@@ -198,6 +198,49 @@ def test_a_fresh_database_matches_the_schema_module(db_url):
 def test_migrating_twice_and_concurrent_openers_are_harmless(db_url):
     first, second = PushStore(url=db_url), PushStore(url=db_url)
     dbm.upgrade(second.engine)  # a third run: nothing to do
-    assert dbm.current_revision(first.engine) == dbm.current_revision(second.engine) == "0002"
+    assert dbm.current_revision(first.engine) == dbm.current_revision(second.engine) == "0003"
     first.close()
     second.close()
+
+
+def test_a_0002_store_gains_jobs_vectors_and_scores_keeping_its_rows_and_can_go_back(db_url):
+    from alembic import command
+    from alembic.config import Config
+
+    engine = dbm.create(db_url)
+    dbm.upgrade(engine, "0002")
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO profiles (id, token_hash, kind, groups, topics, description, channel, created, updated)"
+                " VALUES ('p-a', 'h', 'resident', '[]', '[\"就业创业\"]', '想申请创业担保贷款', 'inbox', 1, 1)"
+            )
+        )
+        db.execute(
+            text(
+                "INSERT INTO outbox (key, profile_id, doc_id, doc_version, channel, revised, title, link, reason,"
+                " evidence, status, created, updated) VALUES ('k1', 'p-a', 'emp', 'v1', 'inbox', 0, '标题', '/x',"
+                " '理由', '[]', 'pending', 1, 1)"
+            )
+        )
+    engine.dispose()
+    store = PushStore(url=db_url)
+    assert dbm.current_revision(store.engine) == "0003"
+    [(profile, vector)] = store.profiles_with_vectors("any-encoder")
+    assert profile.description == "想申请创业担保贷款" and vector is None  # encoded when the matcher loads
+    [row] = store.outbox_rows()
+    assert row["key"] == "k1" and row["score"] is None and row["status"] == "pending"
+    assert store.get_job(store.create_job("admin")).status == "queued"
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(dbm.MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    with store.engine.connect() as conn:
+        insp = inspect(conn)
+        assert "push_jobs" not in insp.get_table_names()
+        assert "score" not in {c["name"] for c in insp.get_columns("outbox")}
+        assert "description_vector" not in {c["name"] for c in insp.get_columns("profiles")}
+        assert conn.execute(text("SELECT key FROM outbox")).scalars().all() == ["k1"]
+    store.close()

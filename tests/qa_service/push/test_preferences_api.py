@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from qa_service.app import build_state, create_app
 from qa_service.push.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from tests.qa_service.conftest import make_settings
-from tests.qa_service.push.library import ADMIN, PHONE, bearer, fake_labeller, profile_body
+from tests.qa_service.push.library import ADMIN, PHONE, bearer, fake_labeller, profile_body, run_plan
 from tests.qa_service.push.loopback import HttpReceiver
 from tests.qa_service.push.test_api import assert_error
 
@@ -146,7 +146,7 @@ def test_deliveries_are_signed_with_the_secret_shown_at_subscription(full):
     st, api = full
     with HttpReceiver() as receiver:
         created = api.post("/api/profiles", json=prefs_body(channels=["webhook"], webhook_url=receiver.url())).json()
-        plan = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": ["lc-cydb-2023"]}).json()
+        plan = run_plan(api, ["lc-cydb-2023"])
         assert plan["enqueued"] == 2  # inbox + webhook
         assert api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 2
     [req] = receiver.requests

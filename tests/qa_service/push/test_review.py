@@ -24,7 +24,16 @@ from qa_service.push.store import PushStore
 from tests.conftest import tiny_docs
 from tests.qa_service.conftest import make_settings
 from tests.qa_service.push import tiny
-from tests.qa_service.push.library import ADMIN, LABELS, PHONE, SECRET_STORY, bearer, fake_labeller, profile_body
+from tests.qa_service.push.library import (
+    ADMIN,
+    LABELS,
+    PHONE,
+    SECRET_STORY,
+    bearer,
+    fake_labeller,
+    profile_body,
+    run_plan,
+)
 from tests.qa_service.push.test_api import assert_error
 
 CONFIDENCE = {"emp": 0.5, "edu": 0.95, "new": None}  # emp and new wait, edu goes out on its own
@@ -148,8 +157,8 @@ def subscribe(api, **overrides) -> dict:
 def people(api) -> tuple[dict, dict]:
     newcomer = subscribe(api)  # Licheng, 外来务工与新市民 + 就业创业, SMS
     elder = subscribe(api, groups=["老年人"], topics=["养老服务"], contact={"channel": "inbox"}, description=None)
-    r = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
-    assert r.status_code == 200 and sorted(r.json()["held"]) == sorted(LABELS), r.text
+    r = run_plan(api, list(LABELS))
+    assert sorted(r["held"]) == sorted(LABELS), r
     return newcomer, elder
 
 
@@ -195,7 +204,7 @@ def test_drop_removes_the_rows_and_delivery_sends_nothing(api, review_state):
     assert r.status_code == 200 and r.json()["deleted"] == 1
     assert not [row for row in review_state.push_store.outbox_rows() if row["doc_id"] == "sd-gljt-2022"]
     assert api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 0
-    assert api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": ["sd-gljt-2022"]}).json()["enqueued"] == 0
+    assert run_plan(api, ["sd-gljt-2022"])["enqueued"] == 0
     assert inbox_docs(api, elder) == []
 
 
@@ -314,8 +323,8 @@ def test_with_the_review_step_off_everything_goes_out(tmp_path, policy_index):
     st.push_labeller = fake_labeller
     with TestClient(create_app(state=st)) as api:
         subscribe(api)
-        r = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
-        assert r.json()["held"] == [] and api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 2
+        r = run_plan(api, list(LABELS))
+        assert r["held"] == [] and api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 2
 
 
 def test_a_confident_document_reaching_few_profiles_goes_out_on_its_own(tmp_path, policy_index):
@@ -325,9 +334,9 @@ def test_a_confident_document_reaching_few_profiles_goes_out_on_its_own(tmp_path
         subscribe(api)
         subscribe(api, contact={"channel": "inbox"}, description=None)
         subscribe(api, groups=["老年人"], topics=[], contact={"channel": "inbox"}, description=None)
-        r = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
+        r = run_plan(api, list(LABELS))
         # 创业担保贷款 and 居住证 reach 2 profiles each (>= 2: wait); 高龄津贴 reaches 1 (sent).
-        assert sorted(r.json()["held"]) == ["jn-jzz-2019", "lc-cydb-2023"]
+        assert sorted(r["held"]) == ["jn-jzz-2019", "lc-cydb-2023"]
         assert api.post("/api/admin/push/deliver", headers=ADMIN).json()["sent"] == 1
         waiting = api.get("/api/admin/push/review", headers=ADMIN).json()["items"]
         assert waiting[0]["reasons"] == ["将推送给 2 位订阅用户（达到 2 人须人工审核）"]

@@ -13,7 +13,7 @@ from qa_service.app import build_state, create_app
 from qa_service.push.channels import build_channels, render_config
 from qa_service.push.preferences import make_unsubscribe_token
 from tests.qa_service.conftest import make_settings
-from tests.qa_service.push.library import ADMIN, LABELS, bearer, fake_labeller, profile_body
+from tests.qa_service.push.library import ADMIN, LABELS, bearer, fake_labeller, profile_body, run_plan
 
 SECRET = "unsubscribe-secret-for-the-api-tests-0123456789"
 BASE = "https://zw.licheng.gov.cn"
@@ -51,7 +51,7 @@ def link_path(push_state, profile_id: str, short: bool = False) -> str:
 
 
 def delivered(api) -> dict:
-    assert api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)}).status_code == 200
+    assert run_plan(api, list(LABELS))["status"] == "done"
     api.post("/api/admin/push/deliver", headers=ADMIN)
     return api.get("/api/admin/push/status", headers=ADMIN).json()
 

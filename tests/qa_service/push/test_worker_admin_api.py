@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from qa_service.app import build_state, create_app
 from qa_service.push.records import Contact
 from tests.qa_service.conftest import make_settings
-from tests.qa_service.push.library import ADMIN, LABELS, bearer, fake_labeller, profile_body
+from tests.qa_service.push.library import ADMIN, LABELS, bearer, fake_labeller, profile_body, run_plan
 from tests.qa_service.push.loopback import HttpReceiver
 from tests.qa_service.push.test_api import assert_error
 
@@ -44,7 +44,7 @@ def test_status_per_document_and_channel_and_requeue_of_the_dead_webhook_rows(ap
     sub = push_state.push_store.get_profile(pid)
     hook = Contact(channels=("webhook",), webhook_url=receiver.url())
     assert push_state.push_store.update_profile(sub.profile, hook)
-    plan = api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": ["lc-cydb-2023"]}).json()
+    plan = run_plan(api, ["lc-cydb-2023"])
     assert plan["enqueued"] == 2  # inbox + webhook
 
     receiver.script(410)  # the receiver refuses the webhook row: dead-lettered at once
@@ -72,7 +72,7 @@ def test_status_per_document_and_channel_and_requeue_of_the_dead_webhook_rows(ap
 def test_read_receipts_mark_an_item_read_when_its_owner_opens_it(api):
     me = api.post("/api/profiles", json=profile_body(contact={"channel": "inbox"})).json()
     other = api.post("/api/profiles", json=profile_body(contact={"channel": "inbox"})).json()
-    api.post("/api/admin/push/plan", headers=ADMIN, json={"doc_ids": list(LABELS)})
+    run_plan(api, list(LABELS))
     api.post("/api/admin/push/deliver", headers=ADMIN)
     inbox = api.get("/api/profiles/me/inbox", headers=bearer(me["token"])).json()
     assert inbox["total"] == inbox["unread"] == 2 and not any(i["read"] for i in inbox["items"])
