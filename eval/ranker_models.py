@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from index.ranking import FEATURES, LearnedRanker
+from index.ranking import FEATURES, LearnedRanker, rerank_top
 
 COL = {f: i for i, f in enumerate(FEATURES)}
 
@@ -67,6 +67,7 @@ class Variant:
     monotone: tuple[str, ...] = ()
     init_fused: float = 0.0  # boost from this times the normalised fusion score (the ranker blends with it)
     linear: bool = False
+    rerank_top: int = 0  # score only the fusion's best N candidates (0: all); the rest stay below, in fusion order
     l2: float = 1.0
 
 
@@ -102,6 +103,8 @@ VARIANTS = {
         Variant("blend", weights="set", init_fused=4.0, params=SMALL, rounds=60),
         Variant("blend_mono", weights="set", init_fused=4.0, params=SMALL, rounds=60, monotone=MONO),
         Variant("linear", weights="set", linear=True),
+        Variant("setw_top100", weights="set", rerank_top=100),
+        Variant("setw_top50", weights="set", rerank_top=50),
         Variant("linear_z", weights="set", linear=True, derived=("z", "coll")),
     )
 }
@@ -122,6 +125,8 @@ class Model:
         return derive(q.X, self.v.derived)[:, self.cols]
 
     def fit(self, qs: list[QData], w: list[float]) -> Model:
+        if self.v.rerank_top:
+            qs = [_top_rows(q, self.v.rerank_top) for q in qs]
         keep = [i for i, q in enumerate(qs) if len(q.y) and q.y.max() > 0]
         Xs = [self.prep(qs[i]) for i in keep]
         ys = [qs[i].y for i in keep]
@@ -178,6 +183,11 @@ class Model:
         self.beta = res.x
 
     def score(self, q: QData) -> np.ndarray:
+        if self.v.rerank_top:
+            return rerank_top(q.X[:, COL["fused"]], self.v.rerank_top, lambda rows: self._score(_sub(q, rows)))
+        return self._score(q)
+
+    def _score(self, q: QData) -> np.ndarray:
         X = self.prep(q)
         if not len(X):
             return np.zeros(0)
@@ -186,6 +196,19 @@ class Model:
             return s + self.v.init_fused * q.X[:, COL["fused"]] if self.v.init_fused else s
         s = self.booster.predict(X)
         return s + self.v.init_fused * q.X[:, COL["fused"]] if self.v.init_fused else s
+
+
+def top_rows(fused: np.ndarray, n: int) -> np.ndarray:
+    """The fusion's best n candidates (stable on ties), as index.ranking.rerank_top takes them."""
+    return np.argsort(-fused, kind="stable")[:n]
+
+
+def _sub(q: QData, rows: np.ndarray) -> QData:
+    return QData(q.X[rows], q.y[rows] if len(q.y) else q.y, q.fused, q.stale, q.looked, [])
+
+
+def _top_rows(q: QData, n: int) -> QData:
+    return _sub(q, top_rows(q.X[:, COL["fused"]], n)) if len(q.X) else q
 
 
 def query_weights(set_sizes: Sequence[int], scheme: str) -> list[float]:
@@ -200,5 +223,7 @@ def to_ranker(model: Model, info: dict[str, Any] | None = None) -> LearnedRanker
     if v.derived or v.drop:
         raise ValueError(f"recipe {v.name} derives or drops features; the engine computes exactly FEATURES")
     if v.linear:
-        return LearnedRanker.linear_model(model.mu, model.sd, model.beta, info, v.init_fused)
-    return LearnedRanker(model.booster.model_to_string(), FEATURES, info, v.init_fused)
+        return LearnedRanker(
+            "", FEATURES, info, v.init_fused, {"mean": model.mu, "scale": model.sd, "weights": model.beta}, v.rerank_top
+        )
+    return LearnedRanker(model.booster.model_to_string(), FEATURES, info, v.init_fused, rerank_top=v.rerank_top)

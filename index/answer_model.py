@@ -4,8 +4,10 @@
 - the support model: P(the answer is supported by the corpus | retrieval and selection features),
   with the abstention threshold chosen out of fold.
 
-Both are standardised logistic regressions trained by `python -m eval answers train`
-(eval/answer_train.py) on ncp-dev + resident-qa-dev answer spans, grouped by document.
+The ranker is a standardised logistic regression or LightGBM trees (`TreeModel`: the text dump in
+JSON, scored in numpy by index.ranking's reader), whichever `python -m eval answers train`
+(eval/answer_train.py) finds better out of fold on ncp-dev + resident-qa-dev answer spans, folds
+grouped by document. The support model is a standardised logistic regression.
 """
 
 from __future__ import annotations

@@ -6,12 +6,9 @@ same passage. Removing a document marks its rows dead on both sides at once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,41 +17,29 @@ import faiss
 import numpy as np
 
 from corpus.chunking import chunk_document
-from corpus.loaders import load_corpus
 from corpus.models import Document, Passage, Status
 from index import fusion, ranking
 from index.bm25 import BM25Index
 from index.config import FusionMethod, IndexConfig, Ranking, SearchMode
 from index.dense import DenseIndex, EmbeddingCache
+from index.engine_io import IndexPersistence, corpus_fingerprint
 from index.lookup import DocLookup
 from index.query_terms import expand_terms
-from index.storage import (
-    IndexFormatError,
-    check,
-    check_rows,
-    read_documents,
-    read_json,
-    read_passages,
-    reading,
-    verify_digests,
-    write_jsonl,
-    write_versioned,
-)
+from index.storage import IndexFormatError
 from index.tokenize import Tokenizer, default_tokenizer
 from index.types import Encoder, Filters, Hit, distinct_batch
 
-__all__ = ["PolicyIndex", "SearchMode", "IndexConfig", "IndexFormatError"]
+__all__ = ["PolicyIndex", "SearchMode", "IndexConfig", "IndexFormatError", "corpus_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 MAX_TOP_K = 1000
 # Score added to passages of a document named by 文号 or title in the query: precise lookup wins.
 LOOKUP_BONUS = 1.0
 Progress = Callable[[str, int, int], None]
 
 
-class PolicyIndex:
+class PolicyIndex(IndexPersistence):
     def __init__(self, config: IndexConfig, encoder: Encoder | None = None, tokenizer: Tokenizer | None = None) -> None:
         self.config = config
         self.encoder = encoder
@@ -362,134 +347,6 @@ class PolicyIndex:
             return fusion.rrf([r_bm, fusion.ranks(dn)], [w, 1.0 - w], k=self.config.rrf_k)
         return fusion.convex(bm, dn, w)
 
-    # ------------------------------------------------------------------ persistence
-    def params(self) -> dict:
-        return {
-            "format_version": FORMAT_VERSION,
-            "config": self.config.to_dict(),
-            "tokenizer": self.tokenizer.signature,
-            "encoder": {"name": self.encoder.name, "dim": self.encoder.dim} if self.encoder else None,
-            "corpus_hash": self.corpus_hash,
-            "n_passages": len(self.passages),
-            "n_live_passages": len(self),
-            "n_documents": len(self._docs),
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-
-    def save(self, path: str | Path) -> None:
-        """Write the index as a directory, atomically (see index.storage.write_versioned)."""
-        write_versioned(Path(path), self._write_parts, self.params())
-
-    def _write_parts(self, tmp: Path) -> None:
-        write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in self._docs.values()))
-        write_jsonl(tmp / "passages.jsonl", (p.to_dict() for p in self.passages))
-        self.bm25.save(tmp / "bm25")
-        if self.dense is not None:
-            self.dense.save(tmp / "dense")
-
-    @classmethod
-    def load(cls, path: str | Path, encoder: Encoder | None = None) -> PolicyIndex:
-        """Read a saved index. Every part is checked against params.json and the others first
-        (index.storage); a damaged or foreign one raises IndexFormatError naming the file."""
-        path = Path(path)
-        pf = path / "params.json"
-        if not pf.exists():
-            raise FileNotFoundError(f"no index at {path} (params.json missing)")
-        params = read_json(pf)
-        check(isinstance(params, dict), pf, "not a JSON object")
-        if params.get("format_version") != FORMAT_VERSION:
-            raise IndexFormatError(f"index format {params.get('format_version')} != {FORMAT_VERSION}; rebuild it")
-        with reading(pf):
-            enc_p = params.get("encoder")
-            if (
-                encoder is not None
-                and enc_p is not None
-                and (enc_p["name"] != encoder.name or enc_p["dim"] != encoder.dim)
-            ):
-                raise IndexFormatError(
-                    f"index was built with encoder {enc_p['name']!r} (dim {enc_p['dim']}), "
-                    f"not {encoder.name!r} (dim {encoder.dim}); rebuild it"
-                )
-            config = IndexConfig.from_dict(params["config"])
-            self = cls(config, encoder if enc_p is not None else None)
-            if self.tokenizer.signature != params["tokenizer"]:
-                raise IndexFormatError(
-                    f"index tokenizer {params['tokenizer']} differs from {self.tokenizer.signature}; rebuild it"
-                )
-        verify_digests(path, params.get("files"))
-        self._docs = read_documents(path / "documents.jsonl", params.get("n_documents"))
-        self.passages = read_passages(path / "passages.jsonl", params.get("n_passages"))
-        self.bm25 = BM25Index.load(path / "bm25")
-        self.dense = DenseIndex.load(path / "dense") if enc_p is not None and encoder is not None else None
-        check_rows(
-            path,
-            self.passages,
-            self._docs,
-            self.bm25.alive,
-            params.get("n_live_passages"),
-            None if self.dense is None else self.dense.vectors.shape,
-            None if encoder is None else encoder.dim,
-        )
-        self._row_doc = [p.doc_id for p in self.passages]
-        for r, p in enumerate(self.passages):
-            if self.bm25.alive[r]:
-                self._doc_rows.setdefault(p.doc_id, []).append(r)
-        for d in self._docs:
-            self._doc_rows.setdefault(d, [])
-        self._lookup.add(self._docs.values())
-        self.corpus_hash = params.get("corpus_hash")
-        self._invalidate()
-        return self
-
-    @classmethod
-    def open_or_build(
-        cls,
-        corpus_path: str | Path,
-        cache_root: str | Path,
-        config: IndexConfig,
-        encoder: Encoder | None = None,
-        progress: Progress | None = None,
-        prepare: Callable[[Iterable[Document]], Iterable[Document]] | None = None,
-    ) -> PolicyIndex:
-        """Load the index for this corpus, config and encoder if one was saved, else build and save it.
-
-        `prepare` transforms the loaded documents before indexing (e.g. linking revisions); its
-        name is part of the cache key, so an index built without it is not reused with it.
-        """
-        corpus_path, cache_root = Path(corpus_path), Path(cache_root)
-        chash = corpus_fingerprint(corpus_path)
-        key_src = json.dumps(
-            {
-                "corpus": chash,
-                "config": config.build_key(),
-                "tokenizer": default_tokenizer(config.tokenizer_mode).signature,
-                "encoder": encoder.name if encoder else None,
-                "prepare": f"{prepare.__module__}.{prepare.__qualname__}" if prepare else None,
-                "format": FORMAT_VERSION,
-            },
-            sort_keys=True,
-        )
-        key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
-        path = cache_root / f"index-{key}"
-        if (path / "params.json").exists():
-            try:
-                idx = cls.load(path, encoder)
-                # Search-time settings (fusion, weights) come from the caller, not the saved copy.
-                idx.config = config
-                # Documents added later (the ingest log) reuse the vectors their ingest already encoded.
-                idx.use_embedding_cache(cache_root / "embeddings")
-                return idx
-            except (IndexFormatError, OSError, EOFError, ValueError, KeyError, TypeError) as e:
-                # load() names the damaged file; anything else it lets through still means "rebuild".
-                logger.warning("cached index at %s unusable (%s); rebuilding", path, e)
-        docs = load_corpus(corpus_path)
-        idx = cls.build(
-            prepare(docs) if prepare else docs, config, encoder, progress=progress, cache_dir=cache_root / "embeddings"
-        )
-        idx.corpus_hash = chash
-        idx.save(path)
-        return idx
-
 
 @contextmanager
 def _one_faiss_thread() -> Iterator[None]:
@@ -513,17 +370,3 @@ def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
 
 def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-
-
-def corpus_fingerprint(path: Path) -> str:
-    """Content hash of a corpus file or folder (names and bytes of every file)."""
-    h = hashlib.sha1()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"no corpus at {path}")
-    for f in files:
-        h.update(str(f.relative_to(path) if f != path else f.name).encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()

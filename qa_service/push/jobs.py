@@ -18,12 +18,13 @@ claimable when it was called has ended, or `wait(job_id)`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from corpus.models import Document
@@ -36,7 +37,7 @@ from qa_service.push.store import PushStore
 
 logger = logging.getLogger(__name__)
 
-JOB_LEASE_SECONDS = 120.0  # renewed after every document; a dead runner's job resumes this long after
+JOB_LEASE_SECONDS = 120.0  # renewed during and after each document; a dead runner's job resumes after it
 POLL_SECONDS = 30.0  # the thread also looks for jobs of other processes, or ones whose runner died
 GONE = "文件已不在政策库中"
 
@@ -166,8 +167,9 @@ class PlanJobs:
             if doc is None:
                 job = replace(job, skipped={**job.skipped, doc_id: GONE})
             else:
-                r = plan(self.store, [doc], ctx.labeller, None, ctx.get_document, review=ctx.review,
-                         matcher=ctx.matcher, doc_vector=ctx.doc_vector)  # fmt: skip
+                with self._heartbeat(job):  # a city-wide document at a million profiles outlasts one lease
+                    r = plan(self.store, [doc], ctx.labeller, None, ctx.get_document, review=ctx.review,
+                             matcher=ctx.matcher, doc_vector=ctx.doc_vector)  # fmt: skip
                 job = replace(
                     job, enqueued=job.enqueued + r.enqueued, revised=(*job.revised, *r.revised),
                     skipped={**job.skipped, **r.skipped}, errors={**job.errors, **r.errors}, held=(*job.held, *r.held),
@@ -175,6 +177,31 @@ class PlanJobs:
             job = replace(job, progress=job.progress + 1)
             self._record(job)
         return job
+
+    @contextlib.contextmanager
+    def _heartbeat(self, job: PlanJob) -> Iterator[None]:
+        """Renew `job`'s lease every third of it while one document is planned; the lease lost meanwhile
+        (this runner stalled past it and another took the job) ends the job here after that document."""
+        if self.lease_seconds <= 0:  # a lease of 0 (tests' killed runners) is never renewed
+            yield
+            return
+        done, lost = threading.Event(), threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.lease_seconds / 3):
+                if not self.store.job_progress(job, self.owner, self.clock(), self.lease_seconds):
+                    lost.set()
+                    return
+
+        t = threading.Thread(target=beat, name=f"push-plan-lease-{job.id}", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            done.set()
+            t.join()
+        if lost.is_set():
+            raise _LeaseLost
 
     def _record(self, job: PlanJob) -> None:
         if not self.store.job_progress(job, self.owner, self.clock(), self.lease_seconds):

@@ -95,7 +95,7 @@ def unanswered_questions(
     below: Annotated[float | None, Query(ge=0.0, le=1.0, description="低置信度界线，默认拒答阈值 + 0.1")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    threshold = below if below is not None else min(1.0, state.settings.abstain_threshold + 0.1)
+    threshold = below if below is not None else min(1.0, state.snapshot().answerer.threshold + 0.1)  # its own scale
     rows = state.store.weak_answers(threshold)
     groups = group_questions(rows, state.snapshot().index.tokenize)
     faq = {e.question: e.id for e in state.store.faq_entries()}  # a group already drafted says so

@@ -95,6 +95,7 @@ def test_query_weights_make_every_set_weigh_the_same() -> None:
         RM.Variant("blend", params={"min_data_in_leaf": 5}, rounds=20, init_fused=4.0),
         RM.Variant("linear", linear=True),
         RM.Variant("linear_blend", linear=True, init_fused=1.0),
+        RM.Variant("trees_top", params={"min_data_in_leaf": 5}, rounds=20, rerank_top=10),
     ],
 )
 def test_recipes_learn_and_ship_as_they_score(recipe) -> None:

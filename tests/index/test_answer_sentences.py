@@ -145,7 +145,10 @@ def test_amounts_and_durations_count_only_when_asked_for():
 
 
 def test_a_document_title_on_its_own_line_is_a_heading_not_an_answer():
-    t = "济南市历城区人民政府办公室关于印发历城区养老服务补贴管理办法的通知\n历城区养老服务补贴管理办法\n第一条 为健全养老服务体系，制定本办法。"
+    t = (
+        "济南市历城区人民政府办公室关于印发历城区养老服务补贴管理办法的通知\n"
+        "历城区养老服务补贴管理办法\n第一条 为健全养老服务体系，制定本办法。"
+    )
     us = units(t)
     assert [u.text for u in us if u.heading] == [
         "济南市历城区人民政府办公室关于印发历城区养老服务补贴管理办法的通知",

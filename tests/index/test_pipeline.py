@@ -55,9 +55,10 @@ def test_the_shipped_ranker_prefers_a_sentence_of_the_asked_type():
     p = build_pipeline(idx, AnswerConfig(threshold=0.0), ranker=ranker)
     q = "毕业生租房补贴需要什么材料"
     cands = p.answerer.ranked_candidates(q, p.answerer.retrieve(q), p.answerer.query_terms(q))
-    base = {**next(c for c in cands if c.features["type_match"]).features, "dense": ranker.mean[6]}
-    other = {**base, "type_match": 0.0, "type_miss": 1.0}
-    assert ranker.features[6] == "dense" and ranker.prob(base) > ranker.prob(other)
+    base = next(c for c in cands if c.features["type_match"]).features
+    unmatched = {"type_match": 0.0, "type_miss": 1.0, "sent_type": 0.0, "head_type": 0.0, "head_item": 0.0}
+    other = {**base, **unmatched, "asked_money": 0.0, "asked_time": 0.0, "asked_place": 0.0}
+    assert ranker.prob(base) > ranker.prob(other)
 
 
 def test_an_approved_faq_answer_wins_and_cites_its_document(pipeline):

@@ -226,3 +226,22 @@ def test_blend_adds_a_multiple_of_the_fusion_to_the_trees(tmp_path) -> None:
     blended.save(tmp_path / "b.json")
     assert LearnedRanker.load(tmp_path / "b.json").blend_fused == 3.0
     assert "blend_fused" not in trees.to_json()  # a plain model's artifact is as before
+
+
+def test_rerank_top_scores_only_the_fusions_best_and_keeps_the_rest_below_in_fusion_order(tmp_path) -> None:
+    full = LearnedRanker.load(_tiny_model(tmp_path))
+    top = LearnedRanker(full.model_text, FEATURES, None, rerank_top=4)
+    rng = np.random.default_rng(4)
+    X = rng.random((10, len(FEATURES)))
+    fused = X[:, COL["fused"]]
+    best = np.argsort(-fused)[:4]
+    s = top.score(X)
+    assert np.allclose(s[best], full.score(X[best]))  # the model's own order among the best four
+    rest = np.setdiff1d(np.arange(10), best)
+    assert s[rest].max() < s[best].min()
+    assert list(rest[np.argsort(-s[rest])]) == list(rest[np.argsort(-fused[rest])])
+    assert np.allclose(top.score(X[:3]), full.score(X[:3]))  # fewer candidates than N: all scored
+    top.save(tmp_path / "t.json")
+    assert LearnedRanker.load(tmp_path / "t.json").rerank_top == 4
+    with pytest.raises(ValueError, match="rerank_top"):
+        LearnedRanker(full.model_text, FEATURES, rerank_top=-1)

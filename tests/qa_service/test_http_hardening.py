@@ -169,7 +169,7 @@ def test_profile_inbox_and_admin_responses_are_never_stored_by_caches(client):
 
 # -- the admin key -------------------------------------------------------------------------------
 ADMIN_OPS = [(m.upper(), p) for p, ops in SPEC["paths"].items() for m in ops if p.startswith("/api/admin/")]
-PATH_ARGS = {"faq_id": "999999", "doc_id": "no-such-doc"}
+PATH_ARGS = {"faq_id": "999999", "doc_id": "no-such-doc", "job_id": "999999"}
 
 
 @pytest.mark.parametrize("method,path", ADMIN_OPS, ids=[f"{m} {p}" for m, p in ADMIN_OPS])

@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,32 @@ def test_the_cli_plans_the_noted_documents_once_and_exits(tmp_path, policy_index
     after = PushStore(url=url)
     assert [r["profile_id"] for r in after.outbox_rows()] == ["p-cli"] and after.unplanned_documents() == []
     after.close()
+
+
+def test_a_document_planned_longer_than_the_lease_keeps_the_job_from_other_runners(store, reference):
+    """A city-wide document at a million profiles takes minutes: the lease is renewed while it is planned."""
+    renewals = threading.Semaphore(0)
+    progress = store.job_progress
+
+    def counted(*args, **kwargs):
+        renewals.release()
+        return progress(*args, **kwargs)
+
+    store.job_progress = counted  # type: ignore[method-assign]
+    other = plan_jobs(store)
+    taken: list[object] = []
+
+    def slow(doc):
+        if doc.id == "emp":  # outlasts its 0.3 s lease several times over, renewed meanwhile
+            for _ in range(6):
+                assert renewals.acquire(timeout=30)
+            taken.append(store.claim_job("another-runner", time.time(), 0.3))
+        return tiny.labeller(doc)
+
+    jobs = plan_jobs(store, slow, lease_seconds=0.3)
+    jobs.submit(DOC_IDS)
+    [job] = jobs.run_pending()
+    assert taken == [None]  # nobody could take the job while its document was planned
+    assert job.status == "done" and job.runs == 1
+    assert_once(store, reference)
+    assert other.run_pending() == []
