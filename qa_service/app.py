@@ -26,6 +26,7 @@ from qa_service.metrics import MetricsMiddleware
 from qa_service.pages import DocsPolicy
 from qa_service.push import worker
 from qa_service.push.delivery import PeriodicDeliverer, deliver
+from qa_service.push.streets import street_table
 from qa_service.ratelimit import RateLimiter
 from qa_service.routes import admin, ask, documents, feedback, ops, pages, push, push_admin, search
 from qa_service.routes.deps import StateDep
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             app.state.qa = build_state(settings)
             snap = app.state.qa.snapshot()
             logger.info("ready: %d documents, %d passages", len(snap.index.documents), len(snap.index))
+            street_table(settings)  # the town table now, not on a resident's first request (or its warning)
         stop_deliverer = _start_deliverer(app.state.qa)
         stop_planner = app.state.qa.push_jobs.start()  # planning jobs (qa_service.push.jobs), never in a request
         yield
