@@ -210,6 +210,7 @@ class Answerer:
         term_weights: Callable[[Sequence[str]], Sequence[float]] | None = None,
         ranker: LogisticModel | None = None,
         support: LogisticModel | None = None,
+        constrain: bool = True,
     ) -> None:
         self.index = index
         self.config = config or AnswerConfig()
@@ -217,6 +218,8 @@ class Answerer:
         self.term_weights = term_weights or _default_weights
         self.ranker = ranker
         self.support = support
+        # False: answers from the hits as the index ranks them (`eval answers --no-constraints`: the before).
+        self.constrain = constrain
 
     @property
     def calibrated_threshold(self) -> float:
@@ -271,9 +274,6 @@ class Answerer:
     def retrieve(self, query: str, filters: Filters | None = None) -> list[Hit]:
         # The index already puts passages of a document named by 文号 or title first.
         return self.index.search(query, top_k=self.config.top_k, filters=filters)
-
-    # False answers from the hits as the index ranks them (`eval answers --no-constraints`: the before).
-    constrain: bool = True
 
     def constrained(self, question: str, query: str, hits: list[Hit]) -> list[Hit]:
         """Without the passages of documents that contradict the place, year or 文号 the question

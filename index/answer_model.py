@@ -22,7 +22,6 @@ from importlib import resources
 from pathlib import Path
 
 RANKER_RESOURCE = "answer_ranker.json"
-SUPPORT_RESOURCE = "answer_support.json"
 
 # Per candidate sentence; computed from the question, the sentence and its passage's hit (no model call).
 # The features the ranker had before the question-type ones (the reference `eval answers train` reports).
@@ -63,20 +62,6 @@ SENTENCE_FEATURES = BASE_SENTENCE_FEATURES + (
     "cov_rel",  # cov / the question's best candidate's cov
     "bm25_rel",
     "grams_rel",
-)
-
-SUPPORT_FEATURES = (
-    "top_prob",  # ranker probability of the best sentence
-    "second_prob",
-    "rule_conf",  # the hand-weighted confidence used before the model
-    "coverage_top",
-    "coverage_answer",
-    "specificity",
-    "missing_max",
-    "dense",
-    "dense_gap",  # best passage cosine minus the 5th
-    "doc_share",  # share of the top 5 passages from the first cited document
-    "n_terms",
 )
 
 

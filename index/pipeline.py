@@ -155,6 +155,6 @@ def build_pipeline(
         term_weights=term_weights_of(index),
         ranker=ranker,
         support=support,
+        constrain=constrain,
     )
-    answerer.constrain = constrain  # False: the hits as the index ranks them, no constraint notice
     return QAPipeline(index, answerer, FaqMatcher(faq_items, index.tokenize, faq_threshold))

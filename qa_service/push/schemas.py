@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corpus.push.taxonomy import GROUPS, TOPICS
 from qa_service.push.delivery import DeliveryReport
-from qa_service.push.planner import PlanResult
 from qa_service.push.preferences import format_clock
 from qa_service.push.records import Contact, InboxItem, Subscriber
 
@@ -214,26 +213,6 @@ class PlanIn(BaseModel):
     doc_ids: list[str] | None = Field(None, description="要推送的文件编号；不填则推送上次以来导入、尚未推送的文件")
 
 
-class PlanOut(BaseModel):
-    documents: int
-    enqueued: int
-    revised: list[str]
-    skipped: dict[str, str]
-    errors: dict[str, str]
-    held: list[str] = Field(default_factory=list, description="待人工审核（先审后发）的文件编号")
-
-    @classmethod
-    def of(cls, r: PlanResult) -> PlanOut:
-        return cls(
-            documents=r.documents,
-            enqueued=r.enqueued,
-            revised=list(r.revised),
-            skipped=r.skipped,
-            errors=r.errors,
-            held=list(r.held),
-        )
-
-
 class DeliverIn(BaseModel):
     model_config = _STRICT
     limit: int = Field(100, ge=1, le=10_000, description="本次最多发送的条数")
@@ -414,3 +393,18 @@ class SuggestOut(BaseModel):
             return [SuggestionOut(name=s.name, probability=round(s.probability, 3), evidence=s.evidence) for s in items]
 
         return cls(groups=out(groups), topics=out(topics), topic_source=source)
+
+
+class StreetOut(BaseModel):
+    code: str = Field(description="9 位统计用区划代码，例如 370112001")
+    name: str = Field(description="例如 洪家楼街道")
+
+
+class StreetsOut(BaseModel):
+    province: str
+    city: str | None
+    district: str
+    district_code: str = Field(description="6 位行政区划代码（GB/T 2260）")
+    listed: bool = Field(description="true：街道须从 streets 中选择；false：无列表，直接填写街道名称")
+    streets: list[StreetOut]
+    notice: str | None = None

@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from corpus.metadata import PROVINCES
 from corpus.push.taxonomy import GROUPS, KIND_LABELS, TOPICS
@@ -30,6 +29,8 @@ from qa_service.push.schemas import (
     ProfileIn,
     ProfileOut,
     ProfileUpdated,
+    StreetOut,
+    StreetsOut,
     SuggestIn,
     SuggestOut,
     TaxonomyOut,
@@ -51,21 +52,6 @@ def taxonomy(state: StateDep) -> TaxonomyOut:
         delivery_modes=[Choice(value=k, label=v) for k, v in MODE_LABELS.items()],
         max_daily_cap=MAX_DAILY_CAP,
     )
-
-
-class StreetOut(BaseModel):
-    code: str = Field(description="9 位统计用区划代码，例如 370112001")
-    name: str = Field(description="例如 洪家楼街道")
-
-
-class StreetsOut(BaseModel):
-    province: str
-    city: str | None
-    district: str
-    district_code: str = Field(description="6 位行政区划代码（GB/T 2260）")
-    listed: bool = Field(description="true：街道须从 streets 中选择；false：无列表，直接填写街道名称")
-    streets: list[StreetOut]
-    notice: str | None = None
 
 
 @router.get("/regions/streets", response_model=StreetsOut, summary="区县的街道、乡镇列表（订阅时从中选择街道）")

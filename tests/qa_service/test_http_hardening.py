@@ -344,7 +344,7 @@ def _use(path: str, pg) -> None:
 @pytest.mark.parametrize("path", PAGES)
 def test_pages_work_in_a_browser_without_a_single_csp_violation(browser, server_port, path):  # noqa: F811
     context = browser.new_context(locale="zh-CN")
-    context.set_default_timeout(5000)
+    context.set_default_timeout(15000)  # a loaded 2-core machine, not a hang
     try:
         pg = context.new_page()
         pg.add_init_script(REPORT_VIOLATIONS)  # runs before the page's own scripts, outside its CSP
