@@ -37,22 +37,7 @@ log = logging.getLogger(__name__)
 
 # Fixed before any figure was seen (not tuned): small trees, many rows per leaf, so the model
 # learns how to weigh signals rather than which questions are in the dev sets.
-PARAMS: dict[str, Any] = {
-    "objective": "lambdarank",
-    "metric": "ndcg",
-    "eval_at": [10],
-    "learning_rate": 0.1,
-    "num_leaves": 15,
-    "min_data_in_leaf": 50,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambdarank_truncation_level": 20,
-    "num_threads": 2,
-    "verbose": -1,
-    "seed": 0,
-    "deterministic": True,
-}
+PARAMS: dict[str, Any] = RM.BASE_PARAMS  # the same parameters the recipes of ranker_models train with
 NUM_ROUNDS = 150  # prediction cost grows with trees: 150 keeps the ranker to a few ms per query
 # Chosen out of fold among the recipes of eval/ranker_models.py (python -m eval.ranker_lab compare):
 # every set weighs the same (112 resident questions are not drowned by 1,393 others), and only the
