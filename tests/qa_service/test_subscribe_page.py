@@ -61,6 +61,8 @@ CHANNELS = dict(
     push_sms_template_id="TPL-1",
 )
 
+# A Licheng graduate, subscribed through the API, whom POLICY concerns.
+GRADUATE = {"kind": "resident", "province": "山东省", "city": "济南市", "district": "历城区", "groups": ["高校毕业生"]}
 POLICY = {
     "id": "lc-jyjx-2025",
     "title": "历城区就业见习补贴办法",
@@ -348,16 +350,7 @@ def test_subscribe_receive_a_push_edit_and_unsubscribe(page, http):
 
 
 def test_a_pasted_token_opens_the_inbox_and_server_text_stays_text(page, http):
-    created = http.post(
-        "/api/profiles",
-        json={
-            "kind": "resident",
-            "province": "山东省",
-            "city": "济南市",
-            "district": "历城区",
-            "groups": ["高校毕业生"],
-        },
-    ).json()
+    created = http.post("/api/profiles", json=GRADUATE).json()
     hostile = {**POLICY, "id": "lc-xss-1", "title": '<img src=x onerror="window.pwned=1">历城区<b>稳就业</b>措施'}
     ingest_and_deliver(http, hostile)
 
@@ -452,16 +445,7 @@ def test_subscribe_with_a_digest_quiet_hours_and_a_webhook_and_see_them_saved(pa
 def test_the_signed_unsubscribe_link_of_an_email_asks_first_then_deletes_everything(
     browser, push_state, base_url, http
 ):
-    created = http.post(
-        "/api/profiles",
-        json={
-            "kind": "resident",
-            "province": "山东省",
-            "city": "济南市",
-            "district": "历城区",
-            "groups": ["高校毕业生"],
-        },
-    ).json()
+    created = http.post("/api/profiles", json=GRADUATE).json()
     token, pid = created["token"], created["profile_id"]
     ingest_and_deliver(http, POLICY)
     # The very link an e-mail or webhook carries, signed as the channels sign it; opened on this server.
